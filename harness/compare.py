@@ -1,0 +1,135 @@
+"""The tolerance policy, in one place, and the comparison of two arrays.
+
+Every number a test or the harness uses to decide "same" lives here, with the
+reason it is that number. Nothing elsewhere loosens it.
+
+An element passes when ``|actual - expected| <= atol * scale + rtol * |expected|``
+where ``scale = max(|expected|)`` over the tensor: errors from a different
+summation order are relative to the *magnitudes involved*, and an element
+near zero that came out of cancelling large terms carries the error of those
+terms, not of its own tiny value. A planted error of 1e-3 relative (a wrong
+constant, a dropped term) is at least 10x over every float32 tolerance below,
+and 1e6x over float64's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    rtol: float
+    atol: float  # relative to the largest |expected| in the tensor (see module doc)
+
+
+# float64: unit roundoff u = 1.1e-16. Two correct implementations differ by the
+# order in which they sum; for n terms the bound is ~n*u, and our cases reduce
+# over at most ~1e4 terms (1e-12), compounded through a few layers of forward
+# and backward (x10..x100). 1e-9 leaves that margin and still sees a 1e-6 error.
+FLOAT64 = Tolerance(rtol=1e-9, atol=1e-9)
+
+# float32: u = 6e-8. Reductions of up to ~1e3 terms in different orders (torch
+# blocks its matmuls and convolutions; NumPy's BLAS blocks differently) give
+# ~sqrt(n)*u typical, n*u = 6e-5 worst case; backward through several layers
+# compounds it. 1e-4 relative (+1e-5 of the tensor's scale for cancellation)
+# covers that and sits 10x under the 1e-3 errors the teeth tests plant.
+FLOAT32 = Tolerance(rtol=1e-4, atol=1e-5)
+
+# CUDA float32: the harness turns TF32 off (torch.backends.cuda.matmul.allow_tf32
+# and torch.backends.cudnn.allow_tf32 = False) so a CUDA float32 product is a
+# true float32 product; cuDNN/cuBLAS pick other reduction trees and atomics
+# (pooling/embedding backward) add in nondeterministic order: allow 2x CPU's.
+# With TF32 on (10-bit mantissa, u = 4.9e-4) no tolerance that still catches a
+# 1e-3 error would hold, which is why it is switched off rather than absorbed.
+CUDA_FLOAT32 = Tolerance(rtol=2e-4, atol=2e-5)
+CUDA_FLOAT64 = FLOAT64
+
+# Central differences in float64 (reference.gradcheck): the truncation error is
+# eps^2 * |f'''| ~ 1e-12 and the rounding error u*|f|/eps ~ 1e-10 * |f| for
+# eps = 1e-6; with |<g, f>| up to ~100 in our draws that is <= 1e-8. atol 1e-6,
+# rtol 1e-5 leave two orders of margin and catch any wrong formula (errors O(1)).
+GRADCHECK = {"eps": 1e-6, "atol": 1e-6, "rtol": 1e-5}
+
+
+def tolerance(dtype: Any, device: str = "cpu") -> Tolerance:
+    """The tolerance for results computed in ``dtype`` on ``device`` ('cpu' or 'cuda')."""
+    name = str(dtype).replace("torch.", "") if hasattr(dtype, "is_floating_point") else None
+    name = name or np.dtype(dtype).name
+    on_cuda = str(device).startswith("cuda")
+    if name == "float64":
+        return CUDA_FLOAT64 if on_cuda else FLOAT64
+    if name == "float32":
+        return CUDA_FLOAT32 if on_cuda else FLOAT32
+    raise ValueError(f"no tolerance policy for dtype {dtype!r}; the harness runs float32 and float64")
+
+
+@dataclass
+class Comparison:
+    """The result of comparing one tensor: passes or not, and where it is worst."""
+
+    name: str
+    ok: bool
+    max_abs_err: float
+    max_rel_err: float
+    worst_index: tuple[int, ...]
+    actual_at_worst: float
+    expected_at_worst: float
+    shape_ok: bool = True
+    message: str = ""
+
+    def __str__(self) -> str:
+        if not self.shape_ok:
+            return f"{self.name}: {self.message}"
+        return (
+            f"{self.name}: max |err| {self.max_abs_err:.3g}, max rel {self.max_rel_err:.3g} "
+            f"at {list(self.worst_index)} (got {self.actual_at_worst:.8g}, "
+            f"expected {self.expected_at_worst:.8g})"
+        )
+
+
+def to_numpy(x: Any) -> np.ndarray:
+    """A NumPy array from an ndarray, a scalar or a torch tensor on any device."""
+    if hasattr(x, "detach"):
+        x = x.detach().cpu().numpy()
+    return np.asarray(x)
+
+
+def compare_arrays(name: str, actual: Any, expected: Any, tol: Tolerance) -> Comparison:
+    """Compare ``actual`` with ``expected`` elementwise under ``tol`` (see the module doc).
+
+    NaN matches NaN and inf matches an inf of the same sign; anything else
+    non-finite is a mismatch.
+    """
+    a = to_numpy(actual).astype(np.float64)
+    e = to_numpy(expected).astype(np.float64)
+    if a.shape != e.shape:
+        return Comparison(name, False, np.inf, np.inf, (), np.nan, np.nan, False,
+                          f"shape {a.shape} differs from expected {e.shape}")
+    if a.size == 0:
+        return Comparison(name, True, 0.0, 0.0, (), 0.0, 0.0)
+    same_special = (np.isnan(a) & np.isnan(e)) | (np.isinf(e) & (a == e))
+    finite_e = np.where(np.isfinite(e), e, 0.0)
+    scale = float(np.max(np.abs(finite_e)))
+    with np.errstate(invalid="ignore", over="ignore"):
+        diff = np.where(same_special, 0.0, np.abs(a - e))
+    diff = np.where(np.isnan(diff), np.inf, diff)
+    allowed = tol.atol * scale + tol.rtol * np.abs(finite_e)
+    # tiny floor so two exact zeros pass and 1e-300 noise is not an error
+    allowed = np.maximum(allowed, np.finfo(np.float64).tiny)
+    ratio = diff / allowed
+    worst = int(np.argmax(ratio))
+    index = tuple(int(i) for i in np.unravel_index(worst, a.shape))
+    rel = diff / np.maximum(np.abs(finite_e), np.finfo(np.float64).tiny)
+    return Comparison(
+        name=name,
+        ok=bool(np.all(ratio <= 1.0)),
+        max_abs_err=float(diff.max()),
+        max_rel_err=float(rel.reshape(-1)[worst]),
+        worst_index=index,
+        actual_at_worst=float(a.reshape(-1)[worst]),
+        expected_at_worst=float(e.reshape(-1)[worst]),
+    )

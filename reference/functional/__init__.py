@@ -1,0 +1,16 @@
+"""Pure forward/backward pairs, one file per family, named as in ``torch.nn.functional``.
+
+``reference.functional.conv2d`` and ``reference.functional.conv2d_backward`` sit
+side by side in ``conv.py``; every backward takes the upstream gradient first,
+then what its forward took.
+"""
+
+from .activation import *  # noqa: F403
+from .conv import *  # noqa: F403
+from .dropout import *  # noqa: F403
+from .embedding import *  # noqa: F403
+from .linear import linear, linear_backward
+from .loss import *  # noqa: F403
+from .normalization import *  # noqa: F403
+from .pooling import *  # noqa: F403
+from .shape import *  # noqa: F403

@@ -1,0 +1,3 @@
+"""Placeholder: filled in by the conv issue."""
+
+__all__: list[str] = []

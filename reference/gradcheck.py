@@ -1,0 +1,160 @@
+"""Check a hand-written backward against central differences, in float64.
+
+The reference must be right on its own, not only "the same as torch". For a
+function :math:`f` and a random upstream gradient :math:`g`, the analytic
+vector-Jacobian product :math:`J^\\top g` is compared, element by element, with
+
+.. math:: \\frac{\\partial}{\\partial x_k} \\langle g, f(x) \\rangle
+          \\approx \\frac{\\langle g, f(x + \\epsilon e_k)\\rangle
+                         - \\langle g, f(x - \\epsilon e_k)\\rangle}{2\\epsilon}
+
+whose error is :math:`O(\\epsilon^2)`. A random :math:`g` (never ones) makes a
+transposed or mis-broadcast gradient visible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .nn.module import Module
+
+
+@dataclass
+class GradcheckResult:
+    """Outcome of :func:`gradcheck`; truthy when every element passed.
+
+    ``worst`` describes the element with the largest error relative to the
+    allowance ``atol + rtol * |numerical|``.
+    """
+
+    ok: bool
+    worst: dict[str, Any] = field(default_factory=dict)
+    checked: int = 0
+
+    def __bool__(self) -> bool:
+        return self.ok
+
+    def __str__(self) -> str:
+        verdict = "passed" if self.ok else "FAILED"
+        if not self.worst:
+            return f"gradcheck {verdict} ({self.checked} elements)"
+        w = self.worst
+        return (
+            f"gradcheck {verdict} ({self.checked} elements); worst element: {w['name']}"
+            f"{list(w['index'])}: analytic {w['analytic']:.10g}, numerical "
+            f"{w['numerical']:.10g}, |diff| {w['abs_err']:.3g} (allowed {w['allowed']:.3g})"
+        )
+
+
+def _as_tuple(grads: Any) -> tuple:
+    return grads if isinstance(grads, tuple) else (grads,)
+
+
+def gradcheck(
+    fn: Callable[..., Any] | Module,
+    *inputs: Any,
+    backward: Callable[..., Any] | None = None,
+    wrt: Sequence[int] | None = None,
+    grad_output: np.ndarray | None = None,
+    eps: float = 1e-6,
+    atol: float = 1e-5,
+    rtol: float = 1e-3,
+    seed: int = 0,
+) -> GradcheckResult:
+    """Compare an analytic backward with central differences in float64.
+
+    Parameters
+    ----------
+    fn
+        A function ``fn(*inputs) -> output``, or a :class:`~reference.nn.Module`.
+        A module's parameters are checked too, and its ``backward`` is used.
+    inputs
+        Arrays (floating ones are copied to float64) and other arguments
+        (integer targets, flags) passed through unchanged.
+    backward
+        For a plain function: ``backward(grad_output, *inputs)`` returning the
+        gradient wrt each input in ``wrt`` (a tuple if several; ``None`` entries
+        are skipped).
+    wrt
+        Indices of the inputs to differentiate. Default: every floating input
+        of a function; the first input of a module.
+    grad_output
+        The upstream gradient; default a standard normal draw from ``seed``.
+    eps, atol, rtol
+        Step and tolerances (torch.autograd.gradcheck's defaults). An element
+        passes when ``|analytic - numerical| <= atol + rtol * |numerical|``.
+    """
+    is_module = isinstance(fn, Module)
+    if not is_module and backward is None:
+        raise ValueError("gradcheck: pass backward=... for a plain function (a Module has its own)")
+    args = [np.array(x, dtype=np.float64) if _is_float(x) else x for x in inputs]
+    if wrt is None:
+        wrt = [0] if is_module else [i for i, x in enumerate(args) if _is_float(x)]
+    if is_module:
+        fn.double()
+    rng = np.random.default_rng(seed)
+
+    output = np.asarray(fn(*args), dtype=np.float64)
+    if grad_output is None:
+        grad_output = rng.standard_normal(output.shape)
+    grad_output = np.asarray(grad_output, dtype=np.float64)
+
+    # analytic: one backward pass
+    targets: list[tuple[str, np.ndarray, np.ndarray]] = []
+    if is_module:
+        fn.zero_grad()
+        grads = _as_tuple(fn.backward(grad_output.copy()))
+        if len(wrt) > len(grads):
+            raise ValueError(f"gradcheck: {type(fn).__name__}.backward returns one gradient")
+        for i, g in zip(wrt, grads):
+            targets.append((f"input{i}", args[i], np.asarray(g)))
+        for name, param in fn.named_parameters():
+            grad = param.grad if param.grad is not None else np.zeros_like(param.data)
+            targets.append((name, param.data, grad))
+    else:
+        grads = _as_tuple(backward(grad_output.copy(), *args))  # type: ignore[misc]
+        if len(grads) < len(wrt):
+            raise ValueError(f"gradcheck: backward returned {len(grads)} gradients for wrt={wrt}")
+        for i, g in zip(wrt, grads):
+            if g is not None:
+                targets.append((f"input{i}", args[i], np.asarray(g)))
+
+    def objective() -> float:
+        return float(np.sum(grad_output * np.asarray(fn(*args), dtype=np.float64)))
+
+    worst: dict[str, Any] = {}
+    worst_ratio, checked, ok = -1.0, 0, True
+    for name, array, analytic in targets:
+        if analytic.shape != array.shape:
+            return GradcheckResult(False, {"name": name, "index": (), "analytic": np.nan,
+                                           "numerical": np.nan, "abs_err": np.inf,
+                                           "allowed": 0.0}, checked)
+        flat = array.reshape(-1)  # a view: perturbing it perturbs what fn reads
+        for k in range(flat.size):
+            saved = flat[k]
+            flat[k] = saved + eps
+            plus = objective()
+            flat[k] = saved - eps
+            minus = objective()
+            flat[k] = saved
+            numerical = (plus - minus) / (2 * eps)
+            value = float(analytic.reshape(-1)[k])
+            err = abs(value - numerical)
+            allowed = atol + rtol * abs(numerical)
+            checked += 1
+            ok &= err <= allowed
+            if err / allowed > worst_ratio:
+                worst_ratio = err / allowed
+                worst = {"name": name,
+                         "index": tuple(int(i) for i in np.unravel_index(k, array.shape)),
+                         "analytic": value, "numerical": numerical, "abs_err": err,
+                         "allowed": allowed}
+    return GradcheckResult(bool(ok), worst, checked)
+
+
+def _is_float(x: Any) -> bool:
+    return isinstance(x, (np.ndarray, float)) and np.asarray(x).dtype.kind == "f"
