@@ -6,6 +6,7 @@ then what its forward took.
 """
 
 from .activation import *  # noqa: F403
+from .classification_loss import *  # noqa: F403
 from .conv import *  # noqa: F403
 from .dropout import *  # noqa: F403
 from .embedding import *  # noqa: F403

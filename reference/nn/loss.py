@@ -1,22 +1,35 @@
-"""Loss modules: ``forward(input, target)`` returns the loss, ``backward()`` dL/dinput."""
+"""Loss modules: ``forward(input, target)`` returns the loss, ``backward()`` dL/dinput.
+
+Each is a thin wrapper around a pair in :mod:`reference.functional`: the forward
+saves ``(input, target)``, the backward hands them to the functional backward.
+Class weights (``weight``, ``pos_weight``) are buffers, as in torch, so they
+appear in ``state_dict`` when given.
+"""
 
 from __future__ import annotations
+
+from typing import Any
 
 import numpy as np
 
 from .. import functional as F
-from .._validate import as_float_array, check_reduction, check_same_shape
+from .._validate import as_float_array, check_reduction
 from .module import Module
 
-__all__ = ["MSELoss"]
+__all__ = [
+    "MSELoss", "L1Loss", "SmoothL1Loss", "HuberLoss", "KLDivLoss",
+    "BCELoss", "BCEWithLogitsLoss", "NLLLoss", "CrossEntropyLoss",
+]  # fmt: skip
 
 
 class _Loss(Module):
     """Shared plumbing: ``reduction`` and the default upstream gradient of 1 for a scalar."""
 
+    _reductions: tuple[str, ...] = ("none", "mean", "sum")
+
     def __init__(self, reduction: str = "mean"):
         super().__init__()
-        self.reduction = check_reduction(reduction, type(self).__name__)
+        self.reduction = check_reduction(reduction, type(self).__name__, self._reductions)
         self._cache: tuple | None = None
 
     def _upstream(self, grad_output: np.ndarray | float | None, dtype: np.dtype) -> np.ndarray:
@@ -30,21 +43,246 @@ class _Loss(Module):
             return np.ones((), dtype=dtype)
         return np.asarray(grad_output, dtype=dtype)
 
+    def _save(self, input: Any, target: Any, float_target: bool = True) -> tuple:
+        """Refuse non-floating inputs (named after this module), then cache the pair."""
+        name = type(self).__name__
+        input = as_float_array(input, name)
+        target = as_float_array(target, name, "target") if float_target else np.asarray(target)
+        self._cache = (input, target)
+        return self._cache
+
     def extra_repr(self) -> str:
         return f"reduction={self.reduction!r}"
+
+
+class _WeightedLoss(_Loss):
+    """A loss with an optional ``weight`` buffer (torch's ``_WeightedLoss``)."""
+
+    def __init__(self, weight: np.ndarray | None = None, reduction: str = "mean"):
+        super().__init__(reduction)
+        name = type(self).__name__
+        self.register_buffer(
+            "weight", None if weight is None else as_float_array(weight, name, "weight")
+        )
 
 
 class MSELoss(_Loss):
     """``torch.nn.MSELoss``: :math:`(x - y)^2`, reduced."""
 
     def forward(self, input: np.ndarray, target: np.ndarray) -> np.ndarray:
-        input = as_float_array(input, "MSELoss")
-        target = as_float_array(target, "MSELoss", "target")
-        check_same_shape(input, target, "MSELoss")
-        self._cache = (input, target)
+        input, target = self._save(input, target)
         return F.mse_loss(input, target, self.reduction)
 
     def backward(self, grad_output: np.ndarray | float | None = None) -> np.ndarray:
         input, target = self._require_cache(self._cache)
         grad_output = self._upstream(grad_output, input.dtype)
         return F.mse_loss_backward(grad_output, input, target, self.reduction)
+
+
+class L1Loss(_Loss):
+    """``torch.nn.L1Loss``: :math:`|x - y|`, reduced; gradient 0 where :math:`x = y`."""
+
+    def forward(self, input: np.ndarray, target: np.ndarray) -> np.ndarray:
+        input, target = self._save(input, target)
+        return F.l1_loss(input, target, self.reduction)
+
+    def backward(self, grad_output: np.ndarray | float | None = None) -> np.ndarray:
+        input, target = self._require_cache(self._cache)
+        grad_output = self._upstream(grad_output, input.dtype)
+        return F.l1_loss_backward(grad_output, input, target, self.reduction)
+
+
+class SmoothL1Loss(_Loss):
+    """``torch.nn.SmoothL1Loss``: quadratic within ``beta``, linear outside (``beta=0``: L1)."""
+
+    def __init__(self, reduction: str = "mean", beta: float = 1.0):
+        super().__init__(reduction)
+        if beta < 0:
+            raise ValueError(f"SmoothL1Loss: beta must be >= 0, got {beta!r}")
+        self.beta = beta
+
+    def forward(self, input: np.ndarray, target: np.ndarray) -> np.ndarray:
+        input, target = self._save(input, target)
+        return F.smooth_l1_loss(input, target, self.reduction, self.beta)
+
+    def backward(self, grad_output: np.ndarray | float | None = None) -> np.ndarray:
+        input, target = self._require_cache(self._cache)
+        grad_output = self._upstream(grad_output, input.dtype)
+        return F.smooth_l1_loss_backward(grad_output, input, target, self.reduction, self.beta)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, beta={self.beta}"
+
+
+class HuberLoss(_Loss):
+    """``torch.nn.HuberLoss``: quadratic within ``delta``, slope ``delta`` outside."""
+
+    def __init__(self, reduction: str = "mean", delta: float = 1.0):
+        super().__init__(reduction)
+        if not delta > 0:
+            raise ValueError(f"HuberLoss: delta must be > 0, got {delta!r}")
+        self.delta = delta
+
+    def forward(self, input: np.ndarray, target: np.ndarray) -> np.ndarray:
+        input, target = self._save(input, target)
+        return F.huber_loss(input, target, self.reduction, self.delta)
+
+    def backward(self, grad_output: np.ndarray | float | None = None) -> np.ndarray:
+        input, target = self._require_cache(self._cache)
+        grad_output = self._upstream(grad_output, input.dtype)
+        return F.huber_loss_backward(grad_output, input, target, self.reduction, self.delta)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, delta={self.delta}"
+
+
+class KLDivLoss(_Loss):
+    """``torch.nn.KLDivLoss``: input log-probabilities, target probabilities (or log).
+
+    Use ``reduction='batchmean'`` for the KL divergence per sample; torch warns
+    that ``'mean'`` divides by every element (the reference does not warn).
+    """
+
+    _reductions = ("none", "mean", "sum", "batchmean")
+
+    def __init__(self, reduction: str = "mean", log_target: bool = False):
+        super().__init__(reduction)
+        self.log_target = log_target
+
+    def forward(self, input: np.ndarray, target: np.ndarray) -> np.ndarray:
+        input, target = self._save(input, target)
+        return F.kl_div(input, target, self.reduction, self.log_target)
+
+    def backward(self, grad_output: np.ndarray | float | None = None) -> np.ndarray:
+        input, target = self._require_cache(self._cache)
+        grad_output = self._upstream(grad_output, input.dtype)
+        return F.kl_div_backward(grad_output, input, target, self.reduction, self.log_target)
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, log_target={self.log_target}"
+
+
+class BCELoss(_WeightedLoss):
+    """``torch.nn.BCELoss``: binary cross entropy on probabilities, each log clamped at -100."""
+
+    def forward(self, input: np.ndarray, target: np.ndarray) -> np.ndarray:
+        input, target = self._save(input, target)
+        return F.binary_cross_entropy(input, target, self.weight, self.reduction)
+
+    def backward(self, grad_output: np.ndarray | float | None = None) -> np.ndarray:
+        input, target = self._require_cache(self._cache)
+        grad_output = self._upstream(grad_output, input.dtype)
+        return F.binary_cross_entropy_backward(
+            grad_output, input, target, self.weight, self.reduction
+        )
+
+
+class BCEWithLogitsLoss(_Loss):
+    """``torch.nn.BCEWithLogitsLoss``: sigmoid + BCE in one stable formula, on logits.
+
+    ``weight`` broadcasts to the input; ``pos_weight`` (typically ``(C,)``) weighs
+    the positive term per class along the last dim. Both are buffers.
+    """
+
+    def __init__(
+        self,
+        weight: np.ndarray | None = None,
+        reduction: str = "mean",
+        pos_weight: np.ndarray | None = None,
+    ):
+        super().__init__(reduction)
+        name = type(self).__name__
+        self.register_buffer(
+            "weight", None if weight is None else as_float_array(weight, name, "weight")
+        )
+        self.register_buffer(
+            "pos_weight",
+            None if pos_weight is None else as_float_array(pos_weight, name, "pos_weight"),
+        )
+
+    def forward(self, input: np.ndarray, target: np.ndarray) -> np.ndarray:
+        input, target = self._save(input, target)
+        return F.binary_cross_entropy_with_logits(
+            input, target, self.weight, self.reduction, self.pos_weight
+        )
+
+    def backward(self, grad_output: np.ndarray | float | None = None) -> np.ndarray:
+        input, target = self._require_cache(self._cache)
+        grad_output = self._upstream(grad_output, input.dtype)
+        return F.binary_cross_entropy_with_logits_backward(
+            grad_output, input, target, self.weight, self.reduction, self.pos_weight
+        )
+
+
+class NLLLoss(_WeightedLoss):
+    """``torch.nn.NLLLoss``: :math:`-w_{y} x_{y}` on log-probabilities; weighted mean."""
+
+    def __init__(
+        self, weight: np.ndarray | None = None, ignore_index: int = -100, reduction: str = "mean"
+    ):
+        super().__init__(weight, reduction)
+        self.ignore_index = ignore_index
+
+    def forward(self, input: np.ndarray, target: np.ndarray) -> np.ndarray:
+        input, target = self._save(input, target, float_target=False)
+        return F.nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
+
+    def backward(self, grad_output: np.ndarray | float | None = None) -> np.ndarray:
+        input, target = self._require_cache(self._cache)
+        grad_output = self._upstream(grad_output, input.dtype)
+        return F.nll_loss_backward(
+            grad_output, input, target, self.weight, self.ignore_index, self.reduction
+        )
+
+    def extra_repr(self) -> str:
+        return f"{super().extra_repr()}, ignore_index={self.ignore_index}"
+
+
+class CrossEntropyLoss(_WeightedLoss):
+    """``torch.nn.CrossEntropyLoss``: log-softmax + NLL, with label smoothing and soft targets.
+
+    ``target`` is either class indices (int64, the input's shape without the class
+    dim; ``ignore_index`` skips a sample) or class probabilities (floating, the
+    input's shape). ``mean`` with class indices divides by the summed weights of
+    the counted targets; with probabilities by the number of samples.
+    """
+
+    def __init__(
+        self,
+        weight: np.ndarray | None = None,
+        ignore_index: int = -100,
+        reduction: str = "mean",
+        label_smoothing: float = 0.0,
+    ):
+        super().__init__(weight, reduction)
+        if not 0.0 <= label_smoothing <= 1.0:
+            raise ValueError(
+                f"CrossEntropyLoss: label_smoothing must be in [0, 1], got {label_smoothing!r}"
+            )
+        self.ignore_index = ignore_index
+        self.label_smoothing = label_smoothing
+
+    def forward(self, input: np.ndarray, target: np.ndarray) -> np.ndarray:
+        input, target = self._save(input, target, float_target=False)
+        return F.cross_entropy(
+            input, target, self.weight, self.ignore_index, self.reduction, self.label_smoothing
+        )
+
+    def backward(self, grad_output: np.ndarray | float | None = None) -> np.ndarray:
+        input, target = self._require_cache(self._cache)
+        grad_output = self._upstream(grad_output, input.dtype)
+        return F.cross_entropy_backward(
+            grad_output,
+            input,
+            target,
+            self.weight,
+            self.ignore_index,
+            self.reduction,
+            self.label_smoothing,
+        )
+
+    def extra_repr(self) -> str:
+        return (
+            f"{super().extra_repr()}, ignore_index={self.ignore_index}, "
+            f"label_smoothing={self.label_smoothing}"
+        )
