@@ -1,1 +1,33 @@
-"""Optimizers with torch.optim's names and defaults (filled in by the optimizer issue)."""
+"""Optimizers and lr schedulers with ``torch.optim``'s names, arguments and defaults.
+
+Each optimizer updates ``Parameter.data`` in place from ``Parameter.grad``,
+following torch's single-tensor update order, so a reference model and its
+torch twin stay together step for step. ``lr_scheduler`` holds the schedulers.
+"""
+
+from . import lr_scheduler
+from .adadelta import Adadelta
+from .adagrad import Adagrad
+from .adam import Adam, AdamW
+from .adamax import Adamax
+from .lbfgs import LBFGS
+from .nadam import NAdam
+from .optimizer import Optimizer
+from .radam import RAdam
+from .rmsprop import RMSprop
+from .sgd import SGD
+
+__all__ = [
+    "Optimizer",
+    "SGD",
+    "Adam",
+    "AdamW",
+    "Adamax",
+    "NAdam",
+    "RAdam",
+    "RMSprop",
+    "Adagrad",
+    "Adadelta",
+    "LBFGS",
+    "lr_scheduler",
+]
