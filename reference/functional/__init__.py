@@ -6,12 +6,17 @@ then what its forward took.
 """
 
 from .activation import *  # noqa: F403
+from .adaptive_pooling import *  # noqa: F403
+from .avg_pooling import *  # noqa: F403
+from .batch_norm import *  # noqa: F403
 from .classification_loss import *  # noqa: F403
 from .conv import *  # noqa: F403
+from .conv_transpose import *  # noqa: F403
 from .dropout import *  # noqa: F403
 from .embedding import *  # noqa: F403
 from .linear import linear, linear_backward
 from .loss import *  # noqa: F403
 from .normalization import *  # noqa: F403
+from .padding import *  # noqa: F403
 from .pooling import *  # noqa: F403
 from .shape import *  # noqa: F403

@@ -1,6 +1,7 @@
 """Modules with ``torch.nn``'s names, arguments, defaults and ``state_dict`` keys."""
 
 from .activation import *  # noqa: F403
+from .batchnorm import *  # noqa: F403
 from .container import Flatten, Identity, Sequential, Unflatten
 from .conv import *  # noqa: F403
 from .dropout import *  # noqa: F403
