@@ -1,0 +1,411 @@
+"""``check(spec)``: run a spec through the reference and torch, compare, localize, attribute.
+
+The one entry point of the harness. For each dtype the reference runs once
+(once per device when training-mode dropout makes the masks device-specific),
+torch runs on every device, and the two traces are compared under
+``harness.compare``'s tolerances. A mismatch is *localized*: only the first
+place where the two sides part is reported, since everything after it differs
+as a consequence.
+
+- forward: the first layer whose output diverges (its input agrees, being the
+  previous layer's output, which agrees);
+- loss: the loss value diverges though the network output agrees;
+- backward (only when the forward and loss agree): walking from the loss toward
+  the input, the loss's gradient, then the first layer whose input gradient
+  diverges while its output gradient agrees; a parameter gradient that diverges
+  while its layer's output gradient agrees is that layer's;
+- buffers after the forward (running statistics);
+- optimizer steps: the first step ``k`` after which parameters or buffers diverge.
+
+Then *attribution*: with CPU and CUDA both present, which torch device(s)
+disagree; and for a float32 mismatch, both sides rerun in float64 and the
+float32 side farther from the float64 result is blamed.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .backends import CaseData, Trace, case_data
+from .backends.reference import ReferenceBackend
+from .compare import (
+    Comparison,
+    compare_arrays,
+    compare_arrays_at_scale,
+    tolerance,
+)
+from .spec import DROPOUT_TYPES, NetworkSpec
+
+__all__ = ["Mismatch", "Report", "check", "default_devices", "localize", "tensor_of"]
+
+PRECISION = "precision"  # blame for a float32-only difference neither side can be faulted for
+KINDS = ("forward", "loss", "grad_output", "grad_input", "grad_param", "buffer", "step")
+
+
+@dataclass
+class Mismatch:
+    """One localized disagreement between the reference and torch on one device and dtype."""
+
+    kind: str  # one of KINDS
+    layer: int | None  # index in spec.layers; None for the loss
+    layer_type: str  # class name (the loss's for kind 'loss'/'grad_output')
+    tensor: str  # e.g. 'output', 'grad wrt input', '3.bias'
+    device: str
+    dtype: str
+    comparison: Comparison
+    step: int | None = None  # 1-based optimizer step for kind 'step'
+    downstream: int = 0  # further mismatching tensors explained by this one
+    blame: str = ""  # 'torch', 'reference', or '' when undecided
+    note: str = ""
+
+    @property
+    def where(self) -> str:
+        at = (
+            f"layer {self.layer} ({self.layer_type})"
+            if self.layer is not None
+            else f"loss ({self.layer_type})"
+        )
+        return at + (f" after step {self.step}" if self.step is not None else "")
+
+    def __str__(self) -> str:
+        text = (
+            f"[{self.device} {self.dtype}] {self.kind} mismatch at {self.where}: {self.comparison}"
+        )
+        if self.downstream:
+            text += f" (+{self.downstream} downstream)"
+        if self.blame:
+            text += f"\n    blame: {self.blame}" + (f" ({self.note})" if self.note else "")
+        elif self.note:
+            text += f"\n    note: {self.note}"
+        return text
+
+
+@dataclass
+class Report:
+    spec: NetworkSpec
+    mismatches: list[Mismatch] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    warnings: list[Mismatch] = field(default_factory=list)  # float32 precision, not bugs
+    devices: tuple[str, ...] = ()
+    dtypes: tuple[str, ...] = ()
+    data: CaseData | None = None
+    traces: dict[str, Trace] = field(default_factory=dict, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches and not self.errors
+
+    def summary(self) -> str:
+        runs = f"devices {', '.join(self.devices)}; dtypes {', '.join(self.dtypes)}"
+        if self.ok:
+            return "\n".join(
+                [
+                    f"OK: reference and torch agree ({runs}): {len(self.spec.layers)} layers",
+                    *self._warning_lines(),
+                ]
+            )
+        lines = [f"MISMATCH ({runs}): {self.spec}"]
+        lines += [str(m) for m in self.mismatches]
+        lines += [f"error: {e}" for e in self.errors]
+        lines += self._warning_lines()
+        return "\n".join(lines)
+
+    def _warning_lines(self) -> list[str]:
+        return [f"warning (precision, not counted): {w}" for w in self.warnings]
+
+    __str__ = summary
+
+
+def default_devices() -> tuple[str, ...]:
+    import torch
+
+    return ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",)
+
+
+def _uses_dropout(spec: NetworkSpec) -> bool:
+    return spec.train and any(layer.type in DROPOUT_TYPES for layer in spec.layers)
+
+
+# -- comparing two traces ---------------------------------------------------------
+def tensor_of(trace: Trace, m: Mismatch) -> np.ndarray | None:
+    """The array a mismatch is about, taken from ``trace``."""
+    if m.kind == "forward":
+        return trace.outputs[m.layer]
+    if m.kind == "loss":
+        return trace.loss
+    if m.kind == "grad_output":
+        return trace.grad_outputs[-1]
+    if m.kind == "grad_input":
+        return trace.grad_wrt_input_of(m.layer)
+    if m.kind == "grad_param":
+        return trace.grad_params[m.tensor]
+    if m.kind == "buffer":
+        return trace.buffers[m.tensor]
+    if m.kind == "step":
+        return trace.steps[m.step - 1][m.tensor]
+    raise ValueError(m.kind)
+
+
+def _max_abs(x: Any) -> float:
+    x = np.asarray(x, dtype=np.float64)
+    return float(np.max(np.abs(np.where(np.isfinite(x), x, 0.0)))) if x.size else 0.0
+
+
+def backward_scales(trace: Trace, tol: Any) -> list[float]:
+    """Per layer, the scale of the gradient flowing into it: the floor for comparing the
+    gradients it produces (``compare_arrays_at_scale``).
+
+    A layer's incoming gradient normally sets its own scale. When all of it is below
+    the tolerance of the gradient it came from (the math makes it exactly 0 and both
+    sides return rounding noise), it is zero at this precision and inherits that scale.
+    """
+    n = len(trace.grad_outputs)
+    scales = [0.0] * n
+    above = 0.0
+    for i in range(n - 1, -1, -1):
+        own = _max_abs(trace.grad_outputs[i])
+        scales[i] = above if i < n - 1 and own <= tol.atol * above else own
+        above = scales[i]
+    return scales
+
+
+def forward_scales(trace: Trace, tol: Any) -> list[float]:
+    """Per layer, the scale floor for comparing its output: 0 (the output's own scale),
+    unless the whole output is below the tolerance of its input's scale, i.e. rounding
+    noise of a result that is 0 in the math (the mean of a normalized tensor); then the
+    input's scale, the size of the terms that cancelled."""
+    floors, above = [], 0.0
+    for out in trace.outputs:
+        own = _max_abs(out)
+        floors.append(above if own <= tol.atol * above else 0.0)
+        above = max(own, floors[-1])
+    return floors
+
+
+def _scale_of(trace: Trace, m: Mismatch, tol: Any) -> float:
+    """The scale floor ``localize`` compared mismatch ``m`` under (0: the tensor's own)."""
+    if m.kind == "grad_input" and m.layer is not None:
+        return backward_scales(trace, tol)[m.layer]
+    if m.kind == "grad_param":
+        return backward_scales(trace, tol)[_layer_of(m.tensor)]
+    if m.kind == "forward" and m.layer is not None:
+        return forward_scales(trace, tol)[m.layer]
+    return 0.0
+
+
+def _layer_of(name: str) -> int:
+    return int(name.split(".", 1)[0])
+
+
+def localize(spec: NetworkSpec, ref: Trace, got: Trace, device: str, dtype: str) -> list[Mismatch]:
+    """The first place where ``got`` (torch) parts from ``ref`` (the reference), per stage."""
+    tol = tolerance(dtype, device)
+    types = [layer.type for layer in spec.layers]
+    n = len(types)
+
+    def mismatch(kind: str, layer: int | None, tensor: str, c: Comparison, **kw: Any) -> Mismatch:
+        layer_type = types[layer] if layer is not None else spec.loss.type
+        return Mismatch(kind, layer, layer_type, tensor, device, dtype, c, **kw)
+
+    # forward: the first diverging output; the later ones follow from it
+    bad = []
+    floors = forward_scales(ref, tol)
+    for i in range(n):
+        c = compare_arrays_at_scale(
+            f"output of layer {i}", got.outputs[i], ref.outputs[i], tol, floors[i]
+        )
+        if not c.ok:
+            bad.append((i, c))
+    if bad:
+        (i, c), rest = bad[0], len(bad) - 1
+        return [mismatch("forward", i, "output", c, downstream=rest)]
+    c = compare_arrays("loss", got.loss, ref.loss, tol)
+    if not c.ok:
+        return [mismatch("loss", None, "loss", c)]
+
+    # backward, from the loss toward the input
+    found: list[Mismatch] = []
+    c = compare_arrays("grad wrt network output", got.grad_outputs[-1], ref.grad_outputs[-1], tol)
+    out_ok = [True] * n
+    scales = backward_scales(ref, tol)
+    if not c.ok:
+        found.append(mismatch("grad_output", None, "grad wrt network output", c))
+        out_ok = [False] * n
+    else:
+        for i in range(n - 1, -1, -1):
+            g_ref, g_got = ref.grad_wrt_input_of(i), got.grad_wrt_input_of(i)
+            if g_ref is None or g_got is None:
+                continue
+            c = compare_arrays_at_scale(
+                f"grad wrt input of layer {i}", g_got, g_ref, tol, scales[i]
+            )
+            if not c.ok:
+                found.append(mismatch("grad_input", i, "grad wrt input", c, downstream=i))
+                for j in range(i):
+                    out_ok[j] = False
+                break
+    explained = 0
+    for name, g_ref in ref.grad_params.items():
+        c = (
+            compare_arrays_at_scale(
+                f"grad {name}", got.grad_params[name], g_ref, tol, scales[_layer_of(name)]
+            )
+            if name in got.grad_params
+            else Comparison(
+                f"grad {name}", False, np.inf, np.inf, (), np.nan, np.nan, False, "missing in torch"
+            )
+        )
+        if c.ok:
+            continue
+        if out_ok[_layer_of(name)]:
+            found.append(mismatch("grad_param", _layer_of(name), name, c))
+        else:
+            explained += 1
+    if found:
+        found[0].downstream += explained
+        return found
+
+    # buffers after the forward: running statistics are averages of the layer's input,
+    # so the input's size is the scale of the terms involved (a running mean of inputs
+    # that average to exactly 0, e.g. after LayerNorm, is rounding noise on both sides)
+    found = []
+    buffer_floors = {
+        name: _max_abs(ref.outputs[_layer_of(name) - 1]) if _layer_of(name) > 0 else 0.0
+        for name in ref.buffers
+    }
+    for name, b_ref in ref.buffers.items():
+        layer = _layer_of(name)
+        c = compare_arrays_at_scale(
+            f"buffer {name}", got.buffers.get(name), b_ref, tol, buffer_floors[name]
+        )
+        if not c.ok:
+            found.append(mismatch("buffer", layer, name, c))
+    if found:
+        return found
+
+    # optimizer steps: the first step whose result diverges
+    for k, (s_ref, s_got) in enumerate(zip(ref.steps, got.steps), start=1):
+        found = []
+        for name, v_ref in s_ref.items():
+            layer = _layer_of(name)
+            is_buffer = name not in ref.grad_params
+            floor = buffer_floors.get(name, 0.0) if is_buffer else 0.0
+            c = compare_arrays_at_scale(f"{name} after step {k}", s_got[name], v_ref, tol, floor)
+            if c.ok:
+                continue
+            m = mismatch("step", layer, name, c, step=k)
+            # a parameter whose gradient is zero at this precision (rounding noise on both
+            # sides) gets a noise step from an adaptive optimizer (g / (sqrt(v) + eps)):
+            # neither side can be held to it
+            if not is_buffer and _only_noise_elements_differ(
+                s_got[name],
+                v_ref,
+                ref.grad_params[name],
+                got.grad_params.get(name),
+                tol,
+                tol.atol * scales[layer],
+            ):
+                m.blame = PRECISION
+                m.note = "its gradient is rounding noise (0 in the math); the step amplifies it"
+            found.append(m)
+        if found:
+            found[0].note = found[0].note or f"optimizer {spec.optimizer}"
+            return found
+    return []
+
+
+def _only_noise_elements_differ(
+    got: Any, ref: Any, grad_ref: Any, grad_got: Any, tol: Any, noise: float
+) -> bool:
+    """Whether the stepped parameters agree once the elements whose gradient is rounding
+    noise on both sides (``|g| <= noise``) are set aside."""
+    if grad_got is None:
+        return False
+    quiet = (np.abs(np.asarray(grad_ref, np.float64)) <= noise) & (
+        np.abs(np.asarray(grad_got, np.float64)) <= noise
+    )
+    if not quiet.any():
+        return False
+    ref_arr = np.asarray(ref, np.float64)
+    loud = ~quiet
+    return compare_arrays_at_scale(
+        "loud", np.asarray(got, np.float64)[loud], ref_arr[loud], tol, _max_abs(ref_arr)
+    ).ok
+
+
+# -- the entry point ---------------------------------------------------------------
+class _Runner:
+    """Runs and caches traces: reference per (dtype[, device]), torch per (device, dtype)."""
+
+    def __init__(self, spec: NetworkSpec, data: CaseData):
+        self.spec, self.data = spec, data
+        self.cache: dict[str, Trace] = {}
+        self.dropout = _uses_dropout(spec)
+
+    def torch_backend(self, device: str, dtype: str) -> Any:
+        from .backends.torch import TorchBackend
+
+        return TorchBackend(device, dtype)
+
+    def reference(self, dtype: str, device: str) -> Trace:
+        key = f"reference-{dtype}" + (f"-{device}" if self.dropout else "")
+        if key not in self.cache:
+            mask_fn = None
+            if self.dropout:
+                backend = self.torch_backend(device, dtype)
+                mask_fn = lambda i, shape, call: backend.mask(self.spec, i, shape, call)  # noqa: E731
+            self.cache[key] = ReferenceBackend().run(self.spec, dtype, self.data, mask_fn)
+        return self.cache[key]
+
+    def torch(self, dtype: str, device: str) -> Trace:
+        key = f"torch-{device}-{dtype}"
+        if key not in self.cache:
+            self.cache[key] = self.torch_backend(device, dtype).run(self.spec, self.data)
+        return self.cache[key]
+
+
+def check(
+    spec: NetworkSpec,
+    devices: Sequence[str] | None = None,
+    dtypes: Sequence[str] = ("float32", "float64"),
+    attribute: bool = True,
+) -> Report:
+    """Run ``spec`` through the reference and torch on every device and dtype; compare.
+
+    Returns a :class:`Report`: ``ok``, and the localized mismatches, each naming
+    the kind, layer index and class, tensor, device, dtype and the worst element.
+    """
+    devices = tuple(devices) if devices is not None else default_devices()
+    dtypes = tuple(np.dtype(d).name for d in dtypes)
+    data = case_data(spec)
+    report = Report(spec, devices=devices, dtypes=dtypes, data=data)
+    runner = _Runner(spec, data)
+    report.traces = runner.cache
+    for dtype in dtypes:
+        for device in devices:
+            try:
+                with warnings.catch_warnings():
+                    # torch's (and a faithful reference's) deprecation notice for
+                    # KLDivLoss(reduction='mean') is advice, not a failure of the case
+                    warnings.filterwarnings("ignore", message="reduction: 'mean' divides")
+                    # torch's performance notes (padding='same' with an even kernel copies
+                    # the input) say nothing about the result
+                    warnings.filterwarnings("ignore", category=UserWarning, module=r"torch\.")
+                    ref = runner.reference(dtype, device)
+                    got = runner.torch(dtype, device)
+            except Exception as exc:  # noqa: BLE001 - a crash is a finding, not a harness error
+                report.errors.append(f"[{device} {dtype}] {type(exc).__name__}: {exc}")
+                continue
+            report.mismatches.extend(localize(spec, ref, got, device, dtype))
+    if attribute and report.mismatches:
+        from .attribute import attribute as attribute_report
+
+        attribute_report(runner, report)
+    report.warnings = [m for m in report.mismatches if m.blame == PRECISION]
+    report.mismatches = [m for m in report.mismatches if m.blame != PRECISION]
+    return report

@@ -1,0 +1,430 @@
+"""Random valid ``NetworkSpec``s, from a NumPy Generator or (through ``strategies``) hypothesis.
+
+One table, ``FAMILIES``, says which layers a family can put after a given shape;
+each entry proposes one ``LayerSpec`` through a :class:`Chooser`, the small
+interface that wraps either ``numpy.random.Generator`` (``random_spec``) or
+hypothesis's ``data.draw`` (``strategies.network_specs``, which then shrinks
+toward fewer layers and smaller shapes). A family only proposes layer types
+that exist in ``reference.nn`` right now, so the generator grows as the
+reference does. Every proposal is checked by running the reference layer on
+zeros of the current shape; one that does not fit is dropped.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+
+from .chooser import (
+    Chooser,
+    Limits,
+    RngChooser,
+    _dropout_supported,
+    _ref_class,
+    _spec,
+    available,
+)
+from .heads import LOSSES, propose_optimizer
+from .spec import (
+    DROPOUT_TYPES,
+    LayerSpec,
+    NetworkSpec,
+    _accepts,
+    build_reference_layers,
+    layer_kwargs,
+)
+
+__all__ = [
+    "Chooser",
+    "RngChooser",
+    "Limits",
+    "FAMILIES",
+    "random_spec",
+    "build_spec",
+    "available",
+    "LOSSES",
+]
+
+
+# -- elementwise activations (any float shape) ------------------------------
+def _activation(ch: Chooser, shape: tuple[int, ...]) -> LayerSpec | None:
+    ndim = len(shape)
+    table: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+        ("ReLU", dict),
+        ("Tanh", dict),
+        ("Sigmoid", dict),
+        ("Identity", dict),
+        ("LeakyReLU", lambda: {"negative_slope": ch.real(0.01, 0.5)}),
+        ("ReLU6", dict),
+        ("SELU", dict),
+        ("SiLU", dict),
+        ("Mish", dict),
+        ("ELU", lambda: {"alpha": ch.real(0.1, 2.0)}),
+        ("CELU", lambda: {"alpha": ch.real(0.1, 2.0)}),
+        ("GELU", lambda: {"approximate": ch.choice(["none", "tanh"])}),
+        ("Softplus", lambda: {"beta": ch.real(0.5, 3.0), "threshold": ch.real(1.0, 20.0)}),
+        ("Softsign", dict),
+        ("Hardsigmoid", dict),
+        ("Hardswish", dict),
+        ("LogSigmoid", dict),
+        ("Hardtanh", lambda: {"min_val": ch.real(-2.0, -0.5), "max_val": ch.real(0.5, 2.0)}),
+        ("Softmax", lambda: {"dim": ch.choice([-1] + list(range(1, ndim)))}),
+        ("LogSoftmax", lambda: {"dim": ch.choice([-1] + list(range(1, ndim)))}),
+    ]
+    table = [t for t in table if available(t[0])]
+    if not table:
+        return None
+    name, make = ch.choice(table)
+    return _spec(ch, name, **make())
+
+
+def _dropout(ch: Chooser, name: str) -> LayerSpec | None:
+    if not available(name):
+        return None
+    return _spec(ch, name, p=ch.choice([0.5, 0.0, 0.2, ch.real(0.05, 0.9)]))
+
+
+# -- dense: (N, F) and (N, L, F) --------------------------------------------
+def propose_dense(ch: Chooser, shape: tuple[int, ...], limits: Limits) -> LayerSpec | None:
+    kind = ch.choice(["linear", "activation", "activation", "norm", "dropout", "flatten"])
+    if kind == "linear" or not available("Linear"):
+        return _spec(
+            ch,
+            "Linear",
+            in_features=shape[-1],
+            out_features=ch.integer(1, limits.max_width),
+            bias=not ch.boolean(0.2),
+        )
+    if kind == "norm":
+        if ch.boolean() and available("LayerNorm"):
+            normalized = shape[-1] if ch.boolean(0.7) else tuple(shape[1:])
+            return _spec(
+                ch,
+                "LayerNorm",
+                normalized_shape=normalized,
+                elementwise_affine=not ch.boolean(0.2),
+                bias=not ch.boolean(0.2),
+            )
+        if len(shape) in (2, 3) and available("BatchNorm1d"):
+            return _batchnorm(ch, "BatchNorm1d", shape[1])
+        return None
+    if kind == "dropout" and limits.dropout:
+        return _dropout(ch, "Dropout")
+    if kind == "flatten" and len(shape) > 2:
+        return _spec(ch, "Flatten")
+    return _activation(ch, shape)
+
+
+def _batchnorm(ch: Chooser, name: str, features: int) -> LayerSpec | None:
+    momentum = ch.choice([0.1, None, ch.real(0.01, 0.9)])
+    return _spec(
+        ch,
+        name,
+        num_features=features,
+        momentum=momentum,
+        affine=not ch.boolean(0.2),
+        track_running_stats=not ch.boolean(0.2),
+    )
+
+
+# -- conv: (N, C, L) and (N, C, H, W) ---------------------------------------
+def _size(ch: Chooser, d: int, lo: int, hi: int) -> int | tuple[int, ...]:
+    """An int, or (for 2d, sometimes) a per-dimension tuple."""
+    if d == 2 and ch.boolean(0.3):
+        return tuple(ch.integer(lo, hi) for _ in range(d))
+    return ch.integer(lo, hi)
+
+
+def propose_conv(ch: Chooser, shape: tuple[int, ...], limits: Limits) -> LayerSpec | None:
+    if len(shape) not in (3, 4):
+        return None
+    d = len(shape) - 2
+    channels, spatial = shape[1], min(shape[2:])
+    kind = ch.choice(
+        [
+            "conv",
+            "activation",
+            "pool",
+            "conv",
+            "norm",
+            "transpose",
+            "adaptive",
+            "dropout",
+            "flatten",
+        ]
+    )
+    if kind == "conv":
+        out = ch.integer(1, limits.max_channels)
+        groups = ch.choice([g for g in (1, 2, 3) if channels % g == 0 and out % g == 0])
+        kernel = _size(ch, d, 1, max(1, min(3, spatial)))
+        padding: Any = _size(ch, d, 0, 1)
+        stride = 1 if ch.boolean(0.6) else _size(ch, d, 1, 2)
+        if stride == 1 and ch.boolean(0.2):
+            padding = ch.choice(["same", "valid"])
+        mode = ch.choice(["zeros", "zeros", "reflect", "replicate", "circular"])
+        return _spec(
+            ch,
+            f"Conv{d}d",
+            in_channels=channels,
+            out_channels=out,
+            kernel_size=kernel,
+            stride=stride,
+            padding=padding,
+            dilation=ch.choice([1, 1, 2]),
+            groups=groups,
+            bias=not ch.boolean(0.2),
+            padding_mode=mode,
+        )
+    if kind == "transpose":
+        out = ch.integer(1, limits.max_channels)
+        groups = ch.choice([g for g in (1, 2) if channels % g == 0 and out % g == 0])
+        stride = ch.integer(1, 2)
+        dilation = ch.choice([1, 1, 2])
+        return _spec(
+            ch,
+            f"ConvTranspose{d}d",
+            in_channels=channels,
+            out_channels=out,
+            kernel_size=ch.integer(1, 3),
+            stride=stride,
+            padding=ch.integer(0, 1),
+            output_padding=ch.integer(0, max(stride, dilation) - 1),
+            groups=groups,
+            bias=not ch.boolean(0.2),
+            dilation=dilation,
+        )
+    if kind == "pool":
+        kernel = ch.integer(1, max(1, min(3, spatial)))
+        stride = ch.choice([None, 1, 2])
+        padding = ch.integer(0, kernel // 2)
+        if ch.boolean():
+            return _spec(
+                ch,
+                f"MaxPool{d}d",
+                kernel_size=kernel,
+                stride=stride,
+                padding=padding,
+                dilation=ch.choice([1, 1, 2]),
+                ceil_mode=ch.boolean(0.3),
+            )
+        return _spec(
+            ch,
+            f"AvgPool{d}d",
+            kernel_size=kernel,
+            stride=stride,
+            padding=padding,
+            ceil_mode=ch.boolean(0.3),
+            count_include_pad=not ch.boolean(0.3),
+        )
+    if kind == "adaptive":
+        name = ch.choice([f"AdaptiveAvgPool{d}d", f"AdaptiveMaxPool{d}d"])
+        return _spec(ch, name, output_size=_size(ch, d, 1, limits.max_spatial))
+    if kind == "norm":
+        which = ch.choice(["batch", "group", "instance"])
+        if which == "batch":
+            return _batchnorm(ch, f"BatchNorm{d}d", channels)
+        if which == "group":
+            groups = ch.choice([g for g in (1, 2, 3, channels) if channels % g == 0])
+            return _spec(
+                ch,
+                "GroupNorm",
+                num_groups=groups,
+                num_channels=channels,
+                affine=not ch.boolean(0.2),
+            )
+        return _spec(
+            ch,
+            f"InstanceNorm{d}d",
+            num_features=channels,
+            affine=ch.boolean(),
+            track_running_stats=ch.boolean(0.3),
+        )
+    if kind == "dropout" and limits.dropout:
+        return _dropout(ch, ch.choice(["Dropout", f"Dropout{d}d"]))
+    if kind == "flatten":
+        return _spec(ch, "Flatten")
+    return _activation(ch, shape)
+
+
+# -- embedding: an index input, then dense layers on (N, L, D) ----------------
+def propose_embedding(ch: Chooser, shape: tuple[int, ...], limits: Limits) -> LayerSpec | None:
+    return propose_dense(ch, shape, limits)
+
+
+FAMILIES: dict[str, Callable[[Chooser, tuple[int, ...], Limits], LayerSpec | None]] = {
+    "dense": propose_dense,
+    "conv": propose_conv,
+    "embedding": propose_embedding,
+}
+# the class a family needs before it is offered at all
+FAMILY_NEEDS = {"dense": "Linear", "conv": "Conv1d", "embedding": "Embedding"}
+
+
+# -- assembling a spec -----------------------------------------------------------
+def _next_shape(
+    layer: LayerSpec, shape: tuple[int, ...], train: bool, index_input: bool = False
+) -> tuple[int, ...] | None:
+    """Run the reference layer on zeros of ``shape``; None when it does not fit."""
+    cls = _ref_class(layer.type)
+    if cls is None:
+        return None
+    kwargs = layer_kwargs(layer, np.float64)
+    if _accepts(cls, "rng"):
+        kwargs["rng"] = 0
+    if _accepts(cls, "dtype"):
+        kwargs["dtype"] = np.float64
+    x = np.zeros(shape, dtype=np.int64 if index_input else np.float64)
+    try:
+        module = cls(**kwargs)
+        module.train(train and layer.type not in DROPOUT_TYPES)
+        with np.errstate(all="ignore"):
+            out = module(x)
+    except Exception:  # noqa: BLE001 - does not fit: propose something else
+        return None
+    return tuple(np.shape(out))
+
+
+def _norm_group_size(layer: LayerSpec, shape: tuple[int, ...]) -> int:
+    """How many values each normalization statistic is taken over (large for other layers)."""
+    spatial = int(np.prod(shape[2:]))
+    if layer.type == "LayerNorm":
+        normalized = layer.kwargs["normalized_shape"]
+        return int(np.prod(normalized if isinstance(normalized, tuple) else (normalized,)))
+    if layer.type == "GroupNorm":
+        return shape[1] // layer.kwargs["num_groups"] * spatial
+    if layer.type.startswith("InstanceNorm"):
+        return spatial
+    if layer.type.startswith("BatchNorm"):
+        return shape[0] * spatial
+    return 2**31
+
+
+def _has_parameters(layers: list[LayerSpec]) -> bool:
+    probe = NetworkSpec((1, 1), layers, LayerSpec("MSELoss"))
+    return any(True for m in build_reference_layers(probe) for _ in m.parameters())
+
+
+def build_spec(
+    ch: Chooser, limits: Limits | None = None, seed: int | None = None, **overrides: Any
+) -> NetworkSpec:
+    """A valid spec from the choices ``ch`` makes (shared by ``random_spec`` and hypothesis)."""
+    limits = limits or Limits(**overrides)
+    families = [
+        f
+        for f in (limits.families or tuple(FAMILIES))
+        if f in FAMILIES and available(FAMILY_NEEDS[f])
+    ]
+    if not families:
+        families = ["dense"]
+    family = ch.choice(families)
+    train = ch.boolean(0.8)
+    if not _dropout_supported():
+        limits.dropout = False
+    batch = ch.integer(1, limits.max_batch)
+    n_layers = ch.integer(1, limits.max_layers)
+    layers: list[LayerSpec] = []
+    index_high = None
+    if family == "conv":
+        d = ch.integer(1, 2) if available("Conv2d") else 1
+        spatial = tuple(ch.integer(1, limits.max_spatial) for _ in range(d))
+        shape: tuple[int, ...] = (batch, ch.integer(1, limits.max_channels), *spatial)
+    elif family == "embedding":
+        index_high = ch.integer(2, limits.max_width)
+        shape = (batch, ch.integer(1, limits.max_spatial))
+    else:
+        shape = (batch, ch.integer(1, limits.max_width))
+    input_shape = shape
+
+    if family == "embedding":
+        first = _spec(
+            ch,
+            "Embedding",
+            num_embeddings=index_high,
+            embedding_dim=ch.integer(1, limits.max_width),
+            padding_idx=ch.choice([None, 0]),
+        )
+        assert first is not None
+        layers.append(first)
+        shape = shape + (first.kwargs["embedding_dim"],)
+    propose = FAMILIES[family]
+    for _ in range(n_layers - len(layers)):
+        layer = propose(ch, shape, limits) if len(shape) > 2 or family != "conv" else None
+        if layer is None:
+            layer = propose_dense(ch, shape, limits)
+        if layer is None or layer.type in limits.exclude:
+            continue
+        if _norm_group_size(layer, shape) < 3:
+            # one value normalizes to rounding noise / sqrt(eps); two normalize to +-1
+            # whatever they are, so the gradient below is 0 in the math (rounding noise)
+            continue
+        new_shape = _next_shape(layer, shape, train)
+        if new_shape is None or int(np.prod(new_shape[1:])) > limits.max_features or 0 in new_shape:
+            continue
+        layers.append(layer)
+        shape = new_shape
+
+    if not layers:  # every proposal was rejected: a Linear always fits
+        layers.append(
+            LayerSpec(
+                "Linear",
+                {"in_features": shape[-1], "out_features": ch.integer(1, limits.max_width)},
+            )
+        )
+        shape = (*shape[:-1], layers[-1].kwargs["out_features"])
+
+    # the loss, and the head it needs
+    losses = [n for n in (limits.losses or tuple(LOSSES)) if n in LOSSES and available(n)]
+    if not losses:
+        losses = ["MSELoss"]
+    loss_name = ch.choice(losses)
+    make, needs_classes = LOSSES[loss_name]
+    classes = shape[-1] if len(shape) == 2 else 0
+    if needs_classes:
+        if len(shape) > 2:
+            layers.append(LayerSpec("Flatten", {}))
+            shape = (shape[0], int(np.prod(shape[1:])))
+        if len(shape) != 2 or shape[1] < 2 or ch.boolean(0.5) or loss_name in ("NLLLoss",):
+            classes = ch.integer(2, max(2, limits.max_width))
+            layers.append(
+                LayerSpec(
+                    "Linear", {"in_features": shape[1], "out_features": classes, "bias": True}
+                )
+            )
+            shape = (shape[0], classes)
+        classes = shape[1]
+    loss, target, final = make(ch, classes)
+    if final is not None:
+        layers.append(LayerSpec(final, {"dim": 1} if final == "LogSoftmax" else {}))
+    loss = LayerSpec(
+        loss.type,
+        {
+            k: v
+            for k, v in loss.kwargs.items()
+            if v is not None and _accepts(_ref_class(loss.type), k)
+        },
+    )
+    optimizer = propose_optimizer(ch, limits)
+    if optimizer is not None and not _has_parameters(layers):
+        optimizer = None  # torch refuses an optimizer over no parameters
+    steps = ch.integer(1, limits.max_steps) if optimizer is not None else 0
+    return NetworkSpec(
+        input_shape=input_shape,
+        layers=layers,
+        loss=loss,
+        target=target,
+        optimizer=optimizer,
+        steps=steps,
+        train=train,
+        seed=seed if seed is not None else ch.integer(0, 2**31 - 1),
+        input_kind="index" if family == "embedding" else "float",
+        index_high=index_high,
+    )
+
+
+def random_spec(rng: np.random.Generator | int | None = None, **limits: Any) -> NetworkSpec:
+    """A random valid spec. ``limits``: see :class:`Limits` (max_layers, max_width, ...)."""
+    if not isinstance(rng, np.random.Generator):
+        rng = np.random.default_rng(rng)
+    return build_spec(RngChooser(rng), Limits(**limits))

@@ -1,0 +1,82 @@
+"""Is one layer self-consistent? Gradcheck each side's layer alone, in float64.
+
+Used by ``check`` to decide which side to blame for a mismatch the float64 run
+shows too: a layer whose backward disagrees with central differences of its
+own forward is wrong, whatever the other side says. The reference side uses
+``reference.gradcheck``, the torch side ``torch.autograd.gradcheck``, both with
+``harness.compare.GRADCHECK``'s step and tolerances.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .backends import CaseData
+from .compare import GRADCHECK
+from .spec import NetworkSpec, build_reference_layers, layer_kwargs, reference_class
+
+__all__ = ["reference_consistent", "torch_consistent"]
+
+
+def _weights(data: CaseData, layer: int) -> dict[str, np.ndarray]:
+    prefix = f"{layer}."
+    return {k[len(prefix) :]: v for k, v in data.weights.items() if k.startswith(prefix)}
+
+
+def reference_consistent(
+    spec: NetworkSpec, data: CaseData, layer: int | None, x: np.ndarray
+) -> bool:
+    """Whether the reference layer (``None``: the loss) passes gradcheck at input ``x``."""
+    from reference import gradcheck
+
+    if layer is None:
+        loss = reference_class(spec.loss.type)(**layer_kwargs(spec.loss, np.float64))
+        return bool(gradcheck(loss, np.array(x, dtype=np.float64), data.target, **GRADCHECK).ok)
+    module = build_reference_layers(spec, np.random.default_rng(0), np.float64)[layer]
+    module.load_state_dict(_weights(data, layer))
+    module.train(spec.train)
+    wrt = (0,) if np.asarray(x).dtype.kind == "f" else ()
+    return bool(gradcheck(module, np.array(x), wrt=wrt, **GRADCHECK).ok)
+
+
+def torch_consistent(
+    spec: NetworkSpec, data: CaseData, layer: int | None, x: np.ndarray, device: str = "cpu"
+) -> bool:
+    """Whether the torch layer (``None``: the loss) passes ``torch.autograd.gradcheck``."""
+    import torch
+    from torch.func import functional_call
+
+    from .backends.torch import build_torch_layer
+
+    opts = {
+        "eps": GRADCHECK["eps"],
+        "atol": GRADCHECK["atol"],
+        "rtol": GRADCHECK["rtol"],
+        "raise_exception": False,
+    }
+    xt = torch.tensor(np.asarray(x), device=device)
+    if layer is None:
+        loss = build_torch_layer(spec.loss.type, spec.loss.kwargs, torch.float64, device)
+        target = torch.as_tensor(data.target, device=device)
+        xt.requires_grad_(True)
+        return bool(torch.autograd.gradcheck(lambda z: loss(z, target), (xt,), **opts))
+    spec_layer = spec.layers[layer]
+    module = build_torch_layer(spec_layer.type, spec_layer.kwargs, torch.float64, device)
+    module.to(device=device, dtype=torch.float64)
+    with torch.no_grad():
+        module.load_state_dict(
+            {k: torch.from_numpy(np.asarray(v)) for k, v in _weights(data, layer).items()}
+        )
+    module.train(spec.train)
+    names = [n for n, _ in module.named_parameters()]
+    params = [p.detach().clone().requires_grad_(True) for _, p in module.named_parameters()]
+    buffers = {n: b.clone() for n, b in module.named_buffers()}
+    if xt.is_floating_point():
+        xt.requires_grad_(True)
+
+    def fn(inp: Any, *ps: Any) -> Any:
+        return functional_call(module, {**dict(zip(names, ps)), **buffers}, (inp,))
+
+    return bool(torch.autograd.gradcheck(fn, (xt, *params), **opts))

@@ -1,0 +1,178 @@
+"""The training end of a generated spec: a loss with a valid target, and an optimizer.
+
+``LOSSES`` maps a loss to a maker ``(chooser, classes) -> (LayerSpec, target, final)``
+and whether it needs a ``(N, C)`` output; ``final`` names the layer the loss needs
+in front of it (``LogSoftmax`` for NLL and KLDiv, ``Sigmoid`` for BCELoss).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from .chooser import Chooser, Limits
+from .spec import LayerSpec, _accepts
+
+__all__ = ["LOSSES", "propose_optimizer"]
+
+
+# -- losses and their targets -------------------------------------------------
+def _reduction(ch: Chooser, extra: Sequence[str] = ()) -> str:
+    return ch.choice(["mean", "sum", "none", *extra])
+
+
+def _class_weights(ch: Chooser, n: int) -> list[float] | None:
+    return [ch.real(0.1, 2.0) for _ in range(n)] if ch.boolean(0.3) else None
+
+
+def _loss_cross_entropy(ch: Chooser, classes: int) -> tuple[LayerSpec, dict, str | None]:
+    if ch.boolean(0.7):
+        ignore = ch.choice([-100, ch.integer(0, classes - 1)])
+        target = {
+            "kind": "class_index",
+            "num_classes": classes,
+            "ignore_fraction": ch.choice([0.0, 0.25]),
+        }
+        kwargs = {"ignore_index": ignore}
+    else:
+        target, kwargs = {"kind": "probabilities", "dim": 1}, {}
+    kwargs.update(
+        reduction=_reduction(ch),
+        label_smoothing=ch.choice([0.0, ch.real(0.0, 0.5)]),
+        weight=_class_weights(ch, classes),
+    )
+    return LayerSpec("CrossEntropyLoss", kwargs), target, None
+
+
+def _loss_nll(ch: Chooser, classes: int) -> tuple[LayerSpec, dict, str | None]:
+    kwargs = {
+        "reduction": _reduction(ch),
+        "weight": _class_weights(ch, classes),
+        "ignore_index": ch.choice([-100, ch.integer(0, classes - 1)]),
+    }
+    target = {
+        "kind": "class_index",
+        "num_classes": classes,
+        "ignore_fraction": ch.choice([0.0, 0.25]),
+    }
+    return LayerSpec("NLLLoss", kwargs), target, "LogSoftmax"
+
+
+def _loss_bce(ch: Chooser, classes: int) -> tuple[LayerSpec, dict, str | None]:
+    kwargs = {"reduction": _reduction(ch), "weight": _class_weights(ch, classes)}
+    return LayerSpec("BCELoss", kwargs), {"kind": "unit_interval"}, "Sigmoid"
+
+
+def _loss_bce_logits(ch: Chooser, classes: int) -> tuple[LayerSpec, dict, str | None]:
+    pos = [ch.real(0.2, 3.0) for _ in range(classes)] if ch.boolean(0.4) else None
+    kwargs = {"reduction": _reduction(ch), "weight": _class_weights(ch, classes), "pos_weight": pos}
+    return LayerSpec("BCEWithLogitsLoss", kwargs), {"kind": "binary"}, None
+
+
+def _loss_kldiv(ch: Chooser, classes: int) -> tuple[LayerSpec, dict, str | None]:
+    log_target = ch.boolean()
+    kwargs = {"reduction": _reduction(ch, ["batchmean"]), "log_target": log_target}
+    kind = "log_probabilities" if log_target else "probabilities"
+    return LayerSpec("KLDivLoss", kwargs), {"kind": kind, "dim": 1}, "LogSoftmax"
+
+
+def _loss_regression(name: str) -> Callable[[Chooser, int], tuple[LayerSpec, dict, str | None]]:
+    def make(ch: Chooser, classes: int) -> tuple[LayerSpec, dict, str | None]:
+        kwargs: dict[str, Any] = {"reduction": _reduction(ch)}
+        if name == "SmoothL1Loss":
+            kwargs["beta"] = ch.choice([1.0, ch.real(0.1, 2.0)])
+        if name == "HuberLoss":
+            kwargs["delta"] = ch.choice([1.0, ch.real(0.1, 2.0)])
+        return LayerSpec(name, kwargs), {"kind": "regression"}, None
+
+    return make
+
+
+# name -> (maker, needs a (N, C) output)
+LOSSES: dict[str, tuple[Callable[[Chooser, int], tuple[LayerSpec, dict, str | None]], bool]] = {
+    "MSELoss": (_loss_regression("MSELoss"), False),
+    "L1Loss": (_loss_regression("L1Loss"), False),
+    "SmoothL1Loss": (_loss_regression("SmoothL1Loss"), False),
+    "HuberLoss": (_loss_regression("HuberLoss"), False),
+    "CrossEntropyLoss": (_loss_cross_entropy, True),
+    "NLLLoss": (_loss_nll, True),
+    "BCELoss": (_loss_bce, True),
+    "BCEWithLogitsLoss": (_loss_bce_logits, True),
+    "KLDivLoss": (_loss_kldiv, True),
+}
+
+
+# -- optimizers -----------------------------------------------------------------
+def propose_optimizer(ch: Chooser, limits: Limits) -> LayerSpec | None:
+    import reference.optim as ropt
+
+    names = [
+        n
+        for n in (
+            "SGD",
+            "Adam",
+            "AdamW",
+            "RMSprop",
+            "Adagrad",
+            "Adadelta",
+            "Adamax",
+            "NAdam",
+            "RAdam",
+        )
+        if getattr(ropt, n, None) is not None
+        and (limits.optimizers is None or n in limits.optimizers)
+        and n not in limits.exclude
+    ]
+    if not names or limits.max_steps < 1 or ch.boolean(0.15):
+        return None
+    name = ch.choice(names)
+    wd = ch.choice([0.0, ch.real(1e-4, 0.1)])
+    maximize = ch.boolean(0.2)
+    if name == "SGD":
+        momentum = ch.choice([0.0, 0.9, ch.real(0.1, 0.99)])
+        kwargs: dict[str, Any] = {
+            "lr": ch.real(1e-3, 0.1),
+            "momentum": momentum,
+            "weight_decay": wd,
+            "maximize": maximize,
+        }
+        if momentum and ch.boolean(0.3):
+            kwargs["nesterov"] = True  # needs momentum > 0 and dampening 0 (the default)
+    elif name == "RMSprop":
+        kwargs = {
+            "lr": ch.real(1e-4, 0.05),
+            "alpha": ch.choice([0.99, ch.real(0.5, 0.99)]),
+            "weight_decay": wd,
+            "momentum": ch.choice([0.0, 0.9]),
+            "centered": ch.boolean(0.3),
+            "maximize": maximize,
+        }
+    elif name == "Adagrad":
+        kwargs = {
+            "lr": ch.real(1e-3, 0.1),
+            "lr_decay": ch.choice([0.0, 0.01]),
+            "weight_decay": wd,
+            "initial_accumulator_value": ch.choice([0.0, 0.1]),
+            "maximize": maximize,
+        }
+    elif name == "Adadelta":
+        kwargs = {
+            "lr": ch.choice([1.0, ch.real(0.1, 1.0)]),
+            "rho": ch.choice([0.9, 0.5]),
+            "weight_decay": wd,
+            "maximize": maximize,
+        }
+    else:  # the Adam family
+        betas = (ch.choice([0.9, ch.real(0.5, 0.95)]), ch.choice([0.999, ch.real(0.9, 0.999)]))
+        kwargs = {
+            "lr": ch.real(1e-4, 0.05),
+            "betas": betas,
+            "eps": ch.choice([1e-8, 1e-3]),
+            "weight_decay": wd if name != "AdamW" else ch.choice([0.01, ch.real(0, 0.1)]),
+            "maximize": maximize,
+        }
+        if name in ("Adam", "AdamW"):
+            kwargs["amsgrad"] = ch.boolean(0.3)
+    cls = getattr(ropt, name)
+    kwargs = {k: v for k, v in kwargs.items() if _accepts(cls, k)}
+    return LayerSpec(name, kwargs)
