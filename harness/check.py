@@ -39,6 +39,7 @@ from .compare import (
     compare_arrays_at_scale,
     tolerance,
 )
+from .known import explain
 from .spec import DROPOUT_TYPES, NetworkSpec
 
 __all__ = ["Mismatch", "Report", "check", "default_devices", "localize", "tensor_of"]
@@ -91,6 +92,7 @@ class Report:
     mismatches: list[Mismatch] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     warnings: list[Mismatch] = field(default_factory=list)  # float32 precision, not bugs
+    known: list[Mismatch] = field(default_factory=list)  # explained by harness.known
     devices: tuple[str, ...] = ()
     dtypes: tuple[str, ...] = ()
     data: CaseData | None = None
@@ -116,7 +118,9 @@ class Report:
         return "\n".join(lines)
 
     def _warning_lines(self) -> list[str]:
-        return [f"warning (precision, not counted): {w}" for w in self.warnings]
+        lines = [f"warning (precision, not counted): {w}" for w in self.warnings]
+        lines += [f"known torch deviation (not counted): {k}" for k in self.known]
+        return lines
 
     __str__ = summary
 
@@ -408,4 +412,10 @@ def check(
         attribute_report(runner, report)
     report.warnings = [m for m in report.mismatches if m.blame == PRECISION]
     report.mismatches = [m for m in report.mismatches if m.blame != PRECISION]
+    for m in report.mismatches:
+        why = explain(spec, m)
+        if why:
+            m.note = why
+            report.known.append(m)
+    report.mismatches = [m for m in report.mismatches if m not in report.known]
     return report

@@ -80,6 +80,12 @@ class Comparison:
     expected_at_worst: float
     shape_ok: bool = True
     message: str = ""
+    scale: float = 0.0  # max |expected|: the magnitude the errors are measured against
+
+    @property
+    def scaled_err(self) -> float:
+        """``max_abs_err`` as a fraction of the tensor's scale (inf for a zero tensor)."""
+        return self.max_abs_err / self.scale if self.scale > 0 else np.inf
 
     def __str__(self) -> str:
         if not self.shape_ok:
@@ -132,6 +138,7 @@ def compare_arrays(name: str, actual: Any, expected: Any, tol: Tolerance) -> Com
         worst_index=index,
         actual_at_worst=float(a.reshape(-1)[worst]),
         expected_at_worst=float(e.reshape(-1)[worst]),
+        scale=scale,
     )
 
 
