@@ -30,6 +30,8 @@ def _attribute_float32(runner: Any, m: Mismatch) -> None:
         truth_ref, truth_torch = tensor_of(ref64, m), tensor_of(torch64, m)
         r32 = tensor_of(runner.reference("float32", m.device), m)
         t32 = tensor_of(runner.torch("float32", m.device), m)
+        if truth_ref is None:
+            raise ValueError(f"the float64 reference has no {m.tensor!r}")
     except Exception as exc:  # noqa: BLE001 - attribution is best effort
         m.note = f"float64 rerun failed: {exc}"
         return

@@ -139,20 +139,27 @@ def _uses_dropout(spec: NetworkSpec) -> bool:
 def tensor_of(trace: Trace, m: Mismatch) -> np.ndarray | None:
     """The array a mismatch is about, taken from ``trace``."""
     if m.kind == "forward":
-        return trace.outputs[m.layer]
+        return trace.outputs[_required(m.layer, m, "layer")]
     if m.kind == "loss":
         return trace.loss
     if m.kind == "grad_output":
         return trace.grad_outputs[-1]
     if m.kind == "grad_input":
-        return trace.grad_wrt_input_of(m.layer)
+        return trace.grad_wrt_input_of(_required(m.layer, m, "layer"))
     if m.kind == "grad_param":
         return trace.grad_params[m.tensor]
     if m.kind == "buffer":
         return trace.buffers[m.tensor]
     if m.kind == "step":
-        return trace.steps[m.step - 1][m.tensor]
+        return trace.steps[_required(m.step, m, "step") - 1][m.tensor]
     raise ValueError(m.kind)
+
+
+def _required(value: int | None, m: Mismatch, what: str) -> int:
+    """``m.layer`` or ``m.step`` where its kind always sets it (``localize`` does)."""
+    if value is None:
+        raise ValueError(f"a {m.kind!r} mismatch of {m.tensor!r} without a {what}")
+    return value
 
 
 def _max_abs(x: Any) -> float:

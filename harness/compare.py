@@ -15,7 +15,7 @@ and 1e6x over float64's.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypedDict
 
 import numpy as np
 
@@ -48,11 +48,20 @@ FLOAT32 = Tolerance(rtol=1e-4, atol=1e-5)
 CUDA_FLOAT32 = Tolerance(rtol=2e-4, atol=2e-5)
 CUDA_FLOAT64 = FLOAT64
 
+
 # Central differences in float64 (reference.gradcheck): the truncation error is
 # eps^2 * |f'''| ~ 1e-12 and the rounding error u*|f|/eps ~ 1e-10 * |f| for
 # eps = 1e-6; with |<g, f>| up to ~100 in our draws that is <= 1e-8. atol 1e-6,
 # rtol 1e-5 leave two orders of margin and catch any wrong formula (errors O(1)).
-GRADCHECK = {"eps": 1e-6, "atol": 1e-6, "rtol": 1e-5}
+class GradcheckSettings(TypedDict):
+    """The step and tolerances of a central-difference gradcheck (keyword arguments)."""
+
+    eps: float
+    atol: float
+    rtol: float
+
+
+GRADCHECK: GradcheckSettings = {"eps": 1e-6, "atol": 1e-6, "rtol": 1e-5}
 
 
 def tolerance(dtype: Any, device: str = "cpu") -> Tolerance:
@@ -64,7 +73,9 @@ def tolerance(dtype: Any, device: str = "cpu") -> Tolerance:
         return CUDA_FLOAT64 if on_cuda else FLOAT64
     if name == "float32":
         return CUDA_FLOAT32 if on_cuda else FLOAT32
-    raise ValueError(f"no tolerance policy for dtype {dtype!r}; the harness runs float32 and float64")
+    raise ValueError(
+        f"no tolerance policy for dtype {dtype!r}; the harness runs float32 and float64"
+    )
 
 
 @dataclass
@@ -113,8 +124,17 @@ def compare_arrays(name: str, actual: Any, expected: Any, tol: Tolerance) -> Com
     a = to_numpy(actual).astype(np.float64)
     e = to_numpy(expected).astype(np.float64)
     if a.shape != e.shape:
-        return Comparison(name, False, np.inf, np.inf, (), np.nan, np.nan, False,
-                          f"shape {a.shape} differs from expected {e.shape}")
+        return Comparison(
+            name,
+            False,
+            np.inf,
+            np.inf,
+            (),
+            np.nan,
+            np.nan,
+            False,
+            f"shape {a.shape} differs from expected {e.shape}",
+        )
     if a.size == 0:
         return Comparison(name, True, 0.0, 0.0, (), 0.0, 0.0)
     same_special = (np.isnan(a) & np.isnan(e)) | (np.isinf(e) & (a == e))

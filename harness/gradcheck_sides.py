@@ -50,7 +50,7 @@ def torch_consistent(
 
     from .backends.torch import build_torch_layer
 
-    opts = {
+    opts: dict[str, Any] = {
         "eps": GRADCHECK["eps"],
         "atol": GRADCHECK["atol"],
         "rtol": GRADCHECK["rtol"],

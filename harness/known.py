@@ -3,8 +3,9 @@
 A mismatch that one of these explains is moved from ``Report.mismatches`` to
 ``Report.known``: printed, counted apart, not a failure, so a fuzz run reports what
 is new. The explanation is narrow: the listed dtype only, never when the reference
-is blamed, and only up to an error (``max_scaled_err``, relative to the tensor's scale) a little above the one the
-bug produces, so a real regression on top of it still fails.
+is blamed, and only up to an error (``max_scaled_err``, relative to the tensor's
+scale) a little above the one the bug produces, so a real regression on top of it
+still fails.
 tests/differential/test_networks.py pins each one with its minimal case.
 """
 
@@ -18,8 +19,12 @@ from .spec import LayerSpec, NetworkSpec
 if TYPE_CHECKING:
     from .check import Mismatch
 
-__all__ = ["KnownDeviation", "KNOWN_TORCH_DEVIATIONS", "KNOWN_TORCH_OPTIMIZER_DEVIATIONS",
-           "explain"]
+__all__ = [
+    "KnownDeviation",
+    "KNOWN_TORCH_DEVIATIONS",
+    "KNOWN_TORCH_OPTIMIZER_DEVIATIONS",
+    "explain",
+]
 
 
 @dataclass(frozen=True)
@@ -67,8 +72,11 @@ def explain(spec: NetworkSpec, m: Mismatch) -> str | None:
     if m.kind in ("forward", "grad_input", "grad_param", "step") and m.layer is not None:
         # a backward deviation at layer j shows in every gradient below it
         later = spec.layers[m.layer :] if m.kind != "forward" else [spec.layers[m.layer]]
-        candidates += [KNOWN_TORCH_DEVIATIONS[t] for t in {x.type for x in later}
-                       if t in KNOWN_TORCH_DEVIATIONS]
+        candidates += [
+            KNOWN_TORCH_DEVIATIONS[t]
+            for t in {x.type for x in later}
+            if t in KNOWN_TORCH_DEVIATIONS
+        ]
     for known in candidates:
         if m.dtype in known.dtypes and m.comparison.scaled_err <= known.max_scaled_err:
             return known.why

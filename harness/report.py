@@ -86,7 +86,8 @@ def save_repro(report: Report, directory: str | Path) -> Path:
             {"expected": expected, "devices": list(report.devices), "dtypes": list(report.dtypes)}
         )
     )
-    np.savez(root / "arrays.npz", **arrays)
+    # allow_pickle=True is savez's default, spelled out so no key of **arrays can claim it
+    np.savez(root / "arrays.npz", allow_pickle=True, **arrays)
     (root / "repro.py").write_text(REPRO_SCRIPT)
     (root / "report.txt").write_text(format_report(report) + "\n")
     return root

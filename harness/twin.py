@@ -67,8 +67,10 @@ def run_twin(
     )
     torch_module.train(ref_module.training)
 
-    np_inputs = [np.asarray(x, dtype=dtype) if np.asarray(x).dtype.kind == "f" else np.asarray(x)
-                 for x in inputs]
+    np_inputs = [
+        np.asarray(x, dtype=dtype) if np.asarray(x).dtype.kind == "f" else np.asarray(x)
+        for x in inputs
+    ]
     t_inputs = []
     for i, x in enumerate(np_inputs):
         t = torch.as_tensor(x.copy()).to(device)
@@ -103,7 +105,9 @@ def run_twin(
     torch_buffers = dict(torch_module.named_buffers())
     for name, buf in ref_module.named_buffers():
         if name in torch_buffers:
-            result.comparisons.append(compare_arrays(f"buffer {name}", buf, torch_buffers[name], tol))
+            result.comparisons.append(
+                compare_arrays(f"buffer {name}", buf, torch_buffers[name], tol)
+            )
     return result
 
 

@@ -41,7 +41,9 @@ def check_size(x: np.ndarray, dim: int, expected: int, layer: str, what: str) ->
         )
 
 
-def check_same_shape(a: np.ndarray, b: np.ndarray, layer: str, names: str = "input, target") -> None:
+def check_same_shape(
+    a: np.ndarray, b: np.ndarray, layer: str, names: str = "input, target"
+) -> None:
     if a.shape != b.shape:
         first, second = (n.strip() for n in names.split(","))
         raise ValueError(
@@ -67,7 +69,9 @@ def check_positive_int(value: Any, layer: str, name: str) -> int:
     return int(value)
 
 
-def check_reduction(reduction: str, layer: str, allowed: tuple[str, ...] = ("none", "mean", "sum")) -> str:
+def check_reduction(
+    reduction: str, layer: str, allowed: tuple[str, ...] = ("none", "mean", "sum")
+) -> str:
     if reduction not in allowed:
         raise ValueError(f"{layer}: reduction must be one of {allowed}, got {reduction!r}")
     return reduction

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -88,14 +88,14 @@ def gradcheck(
         Step and tolerances (torch.autograd.gradcheck's defaults). An element
         passes when ``|analytic - numerical| <= atol + rtol * |numerical|``.
     """
-    is_module = isinstance(fn, Module)
-    if not is_module and backward is None:
+    module = fn if isinstance(fn, Module) else None
+    if module is None and backward is None:
         raise ValueError("gradcheck: pass backward=... for a plain function (a Module has its own)")
     args = [np.array(x, dtype=np.float64) if _is_float(x) else x for x in inputs]
     if wrt is None:
-        wrt = [0] if is_module else [i for i, x in enumerate(args) if _is_float(x)]
-    if is_module:
-        fn.double()
+        wrt = [0] if module is not None else [i for i, x in enumerate(args) if _is_float(x)]
+    if module is not None:
+        module.double()
     rng = np.random.default_rng(seed)
 
     output = np.asarray(fn(*args), dtype=np.float64)
@@ -105,18 +105,20 @@ def gradcheck(
 
     # analytic: one backward pass
     targets: list[tuple[str, np.ndarray, np.ndarray]] = []
-    if is_module:
-        fn.zero_grad()
-        grads = _as_tuple(fn.backward(grad_output.copy()))
+    if module is not None:
+        module.zero_grad()
+        grads = _as_tuple(module.backward(grad_output.copy()))
         if len(wrt) > len(grads):
-            raise ValueError(f"gradcheck: {type(fn).__name__}.backward returns one gradient")
+            raise ValueError(f"gradcheck: {type(module).__name__}.backward returns one gradient")
         for i, g in zip(wrt, grads):
             targets.append((f"input{i}", args[i], np.asarray(g)))
-        for name, param in fn.named_parameters():
+        for name, param in module.named_parameters():
             grad = param.grad if param.grad is not None else np.zeros_like(param.data)
             targets.append((name, param.data, grad))
     else:
-        grads = _as_tuple(backward(grad_output.copy(), *args))  # type: ignore[misc]
+        # not None: a plain function without backward was refused on entry
+        backward_fn = cast(Callable[..., Any], backward)
+        grads = _as_tuple(backward_fn(grad_output.copy(), *args))
         if len(grads) < len(wrt):
             raise ValueError(f"gradcheck: backward returned {len(grads)} gradients for wrt={wrt}")
         for i, g in zip(wrt, grads):
@@ -130,9 +132,18 @@ def gradcheck(
     worst_ratio, checked, ok = -1.0, 0, True
     for name, array, analytic in targets:
         if analytic.shape != array.shape:
-            return GradcheckResult(False, {"name": name, "index": (), "analytic": np.nan,
-                                           "numerical": np.nan, "abs_err": np.inf,
-                                           "allowed": 0.0}, checked)
+            return GradcheckResult(
+                False,
+                {
+                    "name": name,
+                    "index": (),
+                    "analytic": np.nan,
+                    "numerical": np.nan,
+                    "abs_err": np.inf,
+                    "allowed": 0.0,
+                },
+                checked,
+            )
         flat = array.reshape(-1)  # a view: perturbing it perturbs what fn reads
         for k in range(flat.size):
             saved = flat[k]
@@ -149,10 +160,14 @@ def gradcheck(
             ok &= err <= allowed
             if err / allowed > worst_ratio:
                 worst_ratio = err / allowed
-                worst = {"name": name,
-                         "index": tuple(int(i) for i in np.unravel_index(k, array.shape)),
-                         "analytic": value, "numerical": numerical, "abs_err": err,
-                         "allowed": allowed}
+                worst = {
+                    "name": name,
+                    "index": tuple(int(i) for i in np.unravel_index(k, array.shape)),
+                    "analytic": value,
+                    "numerical": numerical,
+                    "abs_err": err,
+                    "allowed": allowed,
+                }
     return GradcheckResult(bool(ok), worst, checked)
 
 

@@ -7,7 +7,7 @@ every parameter. TF32 is switched off on CUDA (see ``harness.compare``).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 import torch
@@ -43,6 +43,10 @@ def _seed(seed: int, device: str) -> None:
         torch.cuda.manual_seed_all(seed)
 
 
+@overload
+def _np(t: torch.Tensor) -> np.ndarray: ...
+@overload
+def _np(t: torch.Tensor | None) -> np.ndarray | None: ...
 def _np(t: torch.Tensor | None) -> np.ndarray | None:
     return None if t is None else t.detach().cpu().numpy().copy()
 

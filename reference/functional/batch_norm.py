@@ -84,6 +84,24 @@ def _channel_shape(input: np.ndarray) -> tuple[int, ...]:
     return (1, input.shape[1]) + (1,) * (input.ndim - 2)  # (C,) broadcasts as (1, C, 1, ...)
 
 
+def _wide(x: np.ndarray) -> np.ndarray:
+    """``x`` in float64 for the reductions.
+
+    Torch's CPU batch norm (and instance norm, which runs on it) sums float32 in
+    double (``at::acc_type<float, /*is_cuda=*/false>`` is ``double``), so a gradient
+    that is a cancellation of large sums comes out as exact as float64 allows and is
+    rounded once. Doing the same keeps the reference as close to the math as torch.
+    """
+    return x.astype(np.float64, copy=False)
+
+
+def _narrow(grad: np.ndarray | None, like: np.ndarray | None) -> np.ndarray | None:
+    """A gradient computed wide, rounded once to the dtype of what it is the gradient of."""
+    if grad is None or like is None:
+        return grad
+    return grad.astype(like.dtype, copy=False)
+
+
 def _eval_stats(
     input: np.ndarray, running_mean: Any, running_var: Any, eps: float
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -144,11 +162,11 @@ def batch_norm(
     if not training:
         return affine(_eval_stats(input, running_mean, running_var, eps)[0], weight, bias, shape)
     axes = (0,) + tuple(range(2, input.ndim))
-    x_hat, mean, var, _ = normalize(input, axes, eps)
+    x_hat, mean, var, _ = normalize(_wide(input), axes, eps)
     _update(running_mean, mean.reshape(-1), momentum)  # (1, C, 1, ...) -> (C,)
     unbiased = var.reshape(-1) * (values_per_channel / (values_per_channel - 1))  # -> (C,)
     _update(running_var, unbiased, momentum)
-    return affine(x_hat, weight, bias, shape)
+    return affine(x_hat, weight, bias, shape).astype(input.dtype, copy=False)
 
 
 def batch_norm_backward(
@@ -188,17 +206,18 @@ def batch_norm_backward(
         zeros = np.zeros_like(input)
         return zeros, *affine_backward(grad_output, zeros, weight, bias, shape, axes)[1:]
     if training:
-        x_hat, _, _, invstd = normalize(input, axes, eps)
+        x_hat, _, _, invstd = normalize(_wide(input), axes, eps)
     else:
-        x_hat, invstd = _eval_stats(input, running_mean, running_var, eps)
+        x_hat, invstd = _eval_stats(_wide(input), running_mean, running_var, eps)
     grad_x_hat, grad_weight, grad_bias = affine_backward(
-        grad_output, x_hat, weight, bias, shape, axes
+        _wide(grad_output), x_hat, weight, bias, shape, axes
     )
     if training:
         grad_input = normalize_backward(grad_x_hat, x_hat, invstd, axes)
     else:
         grad_input = grad_x_hat * invstd
-    return grad_input, grad_weight, grad_bias
+    grad_input = grad_input.astype(input.dtype, copy=False)
+    return grad_input, _narrow(grad_weight, weight), _narrow(grad_bias, bias)
 
 
 # -- instance_norm --------------------------------------------------------------------
@@ -253,12 +272,12 @@ def instance_norm(
         return np.zeros_like(input)
     if not use_input_stats:
         return affine(_eval_stats(input, running_mean, running_var, eps)[0], weight, bias, shape)
-    x_hat, mean, var, _ = normalize(input, tuple(range(2, input.ndim)), eps)
+    x_hat, mean, var, _ = normalize(_wide(input), tuple(range(2, input.ndim)), eps)
     n, channels = input.shape[:2]
     _update(running_mean, mean.reshape(n, channels).mean(axis=0), momentum)  # (N, C, 1..) -> (C,)
     unbiased = var.reshape(n, channels) * (positions / (positions - 1))  # (N, C, 1..) -> (N, C)
     _update(running_var, unbiased.mean(axis=0), momentum)
-    return affine(x_hat, weight, bias, shape)
+    return affine(x_hat, weight, bias, shape).astype(input.dtype, copy=False)
 
 
 def instance_norm_backward(
@@ -303,14 +322,15 @@ def instance_norm_backward(
         zeros = np.zeros_like(input)
         return zeros, *affine_backward(grad_output, zeros, weight, bias, shape, shared)[1:]
     if use_input_stats:
-        x_hat, _, _, invstd = normalize(input, spatial, eps)
+        x_hat, _, _, invstd = normalize(_wide(input), spatial, eps)
     else:
-        x_hat, invstd = _eval_stats(input, running_mean, running_var, eps)
+        x_hat, invstd = _eval_stats(_wide(input), running_mean, running_var, eps)
     grad_x_hat, grad_weight, grad_bias = affine_backward(
-        grad_output, x_hat, weight, bias, shape, shared
+        _wide(grad_output), x_hat, weight, bias, shape, shared
     )
     if use_input_stats:
         grad_input = normalize_backward(grad_x_hat, x_hat, invstd, spatial)
     else:
         grad_input = grad_x_hat * invstd
-    return grad_input, grad_weight, grad_bias
+    grad_input = grad_input.astype(input.dtype, copy=False)
+    return grad_input, _narrow(grad_weight, weight), _narrow(grad_bias, bias)

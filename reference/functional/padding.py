@@ -21,6 +21,7 @@ circular     ``x[L-p], ..., x[L-1]``     interior + the border wrapped around
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 import numpy as np
 
@@ -28,8 +29,10 @@ from .._validate import as_float_array
 
 __all__ = ["pad", "pad_backward"]
 
-_NUMPY_MODE = {"constant": "constant", "reflect": "reflect", "replicate": "edge",
-               "circular": "wrap"}  # fmt: skip
+_NumpyMode = Literal["constant", "reflect", "edge", "wrap"]
+
+_NUMPY_MODE: dict[str, _NumpyMode] = {"constant": "constant", "reflect": "reflect",
+                                      "replicate": "edge", "circular": "wrap"}  # fmt: skip
 
 
 def _pad_widths(input: np.ndarray, pad: Sequence[int], mode: str) -> list[tuple[int, int]]:

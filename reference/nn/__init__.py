@@ -1,5 +1,6 @@
 """Modules with ``torch.nn``'s names, arguments, defaults and ``state_dict`` keys."""
 
+from . import init
 from .activation import *  # noqa: F403
 from .batchnorm import *  # noqa: F403
 from .container import Flatten, Identity, Sequential, Unflatten
@@ -11,4 +12,3 @@ from .loss import *  # noqa: F403
 from .module import Module, Parameter
 from .normalization import *  # noqa: F403
 from .pooling import *  # noqa: F403
-from . import init

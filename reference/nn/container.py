@@ -54,7 +54,7 @@ class Sequential(Module):
 
 
 class Identity(Module):
-    """:math:`y = x`, :math:`\\partial L/\\partial x = \\partial L/\\partial y` (``torch.nn.Identity``)."""
+    r"""``torch.nn.Identity``: :math:`y = x`, so :math:`\partial L/\partial x = g`."""
 
     def __init__(self, *args: Any, **kwargs: Any):
         super().__init__()  # torch ignores any arguments; so do we

@@ -112,6 +112,8 @@ class _ConvNd(Module):
     def _accumulate(self, grad_weight: np.ndarray, grad_bias: np.ndarray | None) -> None:
         self.weight.accumulate_grad(grad_weight)
         if self.bias is not None:
+            if grad_bias is None:
+                raise RuntimeError(f"{self!r}.backward: no bias gradient for a layer with a bias")
             self.bias.accumulate_grad(grad_bias)
 
     def extra_repr(self) -> str:

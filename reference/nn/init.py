@@ -30,8 +30,14 @@ def resolve_dtype(dtype: Any) -> np.dtype:
 
 def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     """``torch.nn.init.calculate_gain`` for the cases the default inits use."""
-    if nonlinearity in ("linear", "sigmoid", "conv1d", "conv2d", "conv_transpose1d",
-                        "conv_transpose2d"):
+    if nonlinearity in (
+        "linear",
+        "sigmoid",
+        "conv1d",
+        "conv2d",
+        "conv_transpose1d",
+        "conv_transpose2d",
+    ):
         return 1.0
     if nonlinearity == "tanh":
         return 5.0 / 3
@@ -45,8 +51,9 @@ def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
     raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity!r}")
 
 
-def uniform(rng: np.random.Generator, shape: tuple[int, ...], bound: float,
-            dtype: np.dtype) -> np.ndarray:
+def uniform(
+    rng: np.random.Generator, shape: tuple[int, ...], bound: float, dtype: np.dtype
+) -> np.ndarray:
     """U(-bound, bound), drawn in float64 then cast so float32 and float64 agree."""
     return rng.uniform(-bound, bound, size=shape).astype(dtype)
 

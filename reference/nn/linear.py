@@ -21,9 +21,16 @@ class Linear(Module):
     a seed) makes the draw reproducible; ``dtype`` defaults to float32 like torch.
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True,
-                 device: Any = None, dtype: Any = None, *,
-                 rng: np.random.Generator | int | None = None):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+        *,
+        rng: np.random.Generator | int | None = None,
+    ):
         super().__init__()
         self.in_features = check_positive_int(in_features, "Linear", "in_features")
         self.out_features = check_positive_int(out_features, "Linear", "out_features")
@@ -61,9 +68,13 @@ class Linear(Module):
         )
         self.weight.accumulate_grad(grad_weight)
         if self.bias is not None:
+            if grad_bias is None:
+                raise RuntimeError(f"{self!r}.backward: linear_backward returned no bias gradient")
             self.bias.accumulate_grad(grad_bias)
         return grad_input
 
     def extra_repr(self) -> str:
-        return (f"in_features={self.in_features}, out_features={self.out_features}, "
-                f"bias={self.bias is not None}")
+        return (
+            f"in_features={self.in_features}, out_features={self.out_features}, "
+            f"bias={self.bias is not None}"
+        )

@@ -20,7 +20,6 @@ from harness.strategies import network_specs
 DTYPES = ("float32", "float64")
 
 
-
 def _assert_ok(spec, device):
     report = check(spec, devices=[device], dtypes=DTYPES)
     assert report.ok, report.summary()
@@ -55,8 +54,11 @@ def test_known_torch_deviations_are_found_and_classified(device, name):
     if not available(name):
         pytest.skip(f"reference.nn.{name} not implemented yet")
     spec = NetworkSpec(
-        (2, 3), [KNOWN_TORCH_DEVIATIONS[name].example], LayerSpec("MSELoss", {}),
-        {"kind": "regression"}, seed=0,
+        (2, 3),
+        [KNOWN_TORCH_DEVIATIONS[name].example],
+        LayerSpec("MSELoss", {}),
+        {"kind": "regression"},
+        seed=0,
     )
     report = check(spec, devices=[device], dtypes=("float32", "float64"))
     assert report.ok, report.summary()
@@ -90,7 +92,10 @@ def test_a_larger_error_is_not_excused_by_a_known_deviation(monkeypatch):
     original = rnn.Hardsigmoid.backward
     monkeypatch.setattr(rnn.Hardsigmoid, "backward", lambda self, g: original(self, g) * 1.001)
     spec = NetworkSpec(
-        (2, 3), [LayerSpec("Hardsigmoid")], LayerSpec("MSELoss", {}), {"kind": "regression"},
+        (2, 3),
+        [LayerSpec("Hardsigmoid")],
+        LayerSpec("MSELoss", {}),
+        {"kind": "regression"},
         seed=0,
     )
     report = check(spec, devices=["cpu"], dtypes=("float64",))

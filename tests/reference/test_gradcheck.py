@@ -37,8 +37,9 @@ def test_random_upstream_gradient_catches_what_ones_would_hide(rng):
     # d/dx of sum(x @ P) for a permutation P: with g = ones, a backward that
     # forgets to permute still gives the right answer; a random g does not.
     perm = np.eye(4)[[1, 2, 3, 0]]
-    result = gradcheck(lambda x: x @ perm, rng.standard_normal((2, 4)),
-                       backward=lambda g, x: g, **GRADCHECK)
+    result = gradcheck(
+        lambda x: x @ perm, rng.standard_normal((2, 4)), backward=lambda g, x: g, **GRADCHECK
+    )
     assert not result.ok
 
 

@@ -23,8 +23,9 @@ print("ok")
 
 
 def test_reference_imports_and_runs_without_torch():
-    out = subprocess.run([sys.executable, "-c", BLOCK_TORCH], capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-c", BLOCK_TORCH], capture_output=True, text=True, timeout=120
+    )
     assert out.returncode == 0, out.stderr
     assert out.stdout.strip() == "ok"
 
@@ -32,7 +33,8 @@ def test_reference_imports_and_runs_without_torch():
 def test_no_reference_source_mentions_a_torch_import():
     root = pathlib.Path(__file__).resolve().parents[2] / "reference"
     offenders = [
-        str(path) for path in root.rglob("*.py")
+        str(path)
+        for path in root.rglob("*.py")
         for line in path.read_text().splitlines()
         if line.strip().startswith(("import torch", "from torch"))
     ]

@@ -15,11 +15,15 @@ from reference import gradcheck
 
 
 def mlp(rng: int = 0) -> rnn.Sequential:
-    return rnn.Sequential(rnn.Linear(5, 4, rng=rng), rnn.ReLU(), rnn.Linear(4, 3, bias=False, rng=rng))
+    return rnn.Sequential(
+        rnn.Linear(5, 4, rng=rng), rnn.ReLU(), rnn.Linear(4, 3, bias=False, rng=rng)
+    )
 
 
 def torch_mlp() -> torch.nn.Sequential:
-    return torch.nn.Sequential(torch.nn.Linear(5, 4), torch.nn.ReLU(), torch.nn.Linear(4, 3, bias=False))
+    return torch.nn.Sequential(
+        torch.nn.Linear(5, 4), torch.nn.ReLU(), torch.nn.Linear(4, 3, bias=False)
+    )
 
 
 def test_state_dict_keys_shapes_and_order_match_torch():
@@ -151,7 +155,9 @@ def test_linear_init_follows_torch_bounds():
         assert np.abs(p).max() <= bound
         assert np.abs(p).max() > 0.95 * bound  # actually spans the interval
     assert abs(layer.weight.data.std() - bound / np.sqrt(3)) < 0.01 * bound
-    np.testing.assert_array_equal(rnn.Linear(3, 2, rng=7).weight.data, rnn.Linear(3, 2, rng=7).weight.data)
+    np.testing.assert_array_equal(
+        rnn.Linear(3, 2, rng=7).weight.data, rnn.Linear(3, 2, rng=7).weight.data
+    )
 
 
 def test_linear_rejects_bad_input_with_shapes_in_the_message():
@@ -189,7 +195,9 @@ def test_flatten_matches_torch(shape, start, end, seed, device):
             rnn.Flatten(start, end)(np.zeros(shape))
         return
     x = np.random.default_rng(seed).standard_normal(shape)
-    assert_twin(rnn.Flatten(start, end), torch.nn.Flatten(start, end), [x], device=device, seed=seed)
+    assert_twin(
+        rnn.Flatten(start, end), torch.nn.Flatten(start, end), [x], device=device, seed=seed
+    )
 
 
 def test_identity_and_unflatten_match_torch(rng, device):

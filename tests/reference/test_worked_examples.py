@@ -19,8 +19,9 @@ def linear_with(weight: list, bias: list) -> rnn.Linear:
 
 
 def test_one_one_one_sigmoid_network_one_sgd_step():
-    net = rnn.Sequential(linear_with([[1.58]], [-0.14]), rnn.Sigmoid(),
-                         linear_with([[2.45]], [-0.11]), rnn.Sigmoid())
+    net = rnn.Sequential(
+        linear_with([[1.58]], [-0.14]), rnn.Sigmoid(), linear_with([[2.45]], [-0.11]), rnn.Sigmoid()
+    )
     x, target = np.array([[0.8]]), np.array([[1.0]])
     loss_fn = rnn.MSELoss()
 
