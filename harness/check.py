@@ -40,9 +40,27 @@ from .compare import (
     tolerance,
 )
 from .known import explain
+from .precision import (
+    MAX_TYPES,
+    NEAR_TIE_NOTE,
+    backward_scales,
+    forward_scales,
+    grad_input_floors,
+    near_tie_in_max,
+    step_floor,
+)
 from .spec import DROPOUT_TYPES, NetworkSpec
 
-__all__ = ["Mismatch", "Report", "check", "default_devices", "localize", "tensor_of"]
+__all__ = [
+    "Mismatch",
+    "Report",
+    "backward_scales",
+    "check",
+    "default_devices",
+    "forward_scales",
+    "localize",
+    "tensor_of",
+]
 
 PRECISION = "precision"  # blame for a float32-only difference neither side can be faulted for
 KINDS = ("forward", "loss", "grad_output", "grad_input", "grad_param", "buffer", "step")
@@ -167,45 +185,30 @@ def _max_abs(x: Any) -> float:
     return float(np.max(np.abs(np.where(np.isfinite(x), x, 0.0)))) if x.size else 0.0
 
 
-def backward_scales(trace: Trace, tol: Any) -> list[float]:
-    """Per layer, the scale of the gradient flowing into it: the floor for comparing the
-    gradients it produces (``compare_arrays_at_scale``).
-
-    A layer's incoming gradient normally sets its own scale. When all of it is below
-    the tolerance of the gradient it came from (the math makes it exactly 0 and both
-    sides return rounding noise), it is zero at this precision and inherits that scale.
-    """
-    n = len(trace.grad_outputs)
-    scales = [0.0] * n
-    above = 0.0
-    for i in range(n - 1, -1, -1):
-        own = _max_abs(trace.grad_outputs[i])
-        scales[i] = above if i < n - 1 and own <= tol.atol * above else own
-        above = scales[i]
-    return scales
-
-
-def forward_scales(trace: Trace, tol: Any) -> list[float]:
-    """Per layer, the scale floor for comparing its output: 0 (the output's own scale),
-    unless the whole output is below the tolerance of its input's scale, i.e. rounding
-    noise of a result that is 0 in the math (the mean of a normalized tensor); then the
-    input's scale, the size of the terms that cancelled."""
-    floors, above = [], 0.0
-    for out in trace.outputs:
-        own = _max_abs(out)
-        floors.append(above if own <= tol.atol * above else 0.0)
-        above = max(own, floors[-1])
-    return floors
-
-
-def _scale_of(trace: Trace, m: Mismatch, tol: Any) -> float:
-    """The scale floor ``localize`` compared mismatch ``m`` under (0: the tensor's own)."""
+def _scale_of(
+    trace: Trace,
+    m: Mismatch,
+    tol: Any,
+    types: Sequence[str] | None = None,
+    other: Trace | None = None,
+    weights: dict[str, np.ndarray] | None = None,
+) -> float:
+    """The scale floor ``localize`` compared mismatch ``m`` under (0: the tensor's own);
+    ``types`` (the spec's layer types), ``other`` (the torch trace) and ``weights`` (the
+    initial ones, for a stepped parameter) as there."""
     if m.kind == "grad_input" and m.layer is not None:
-        return backward_scales(trace, tol)[m.layer]
+        return grad_input_floors(trace, tol, types, other)[m.layer]
     if m.kind == "grad_param":
-        return backward_scales(trace, tol)[_layer_of(m.tensor)]
+        return backward_scales(trace, tol, types, other)[_layer_of(m.tensor)]
     if m.kind == "forward" and m.layer is not None:
-        return forward_scales(trace, tol)[m.layer]
+        return forward_scales(trace, tol, types, other)[m.layer]
+    if m.kind == "step" and m.step is not None and weights is not None:
+        if m.tensor in trace.grad_params:
+            grad_floor = backward_scales(trace, tol, types, other)[_layer_of(m.tensor)]
+            stepped = trace.steps[m.step - 1][m.tensor]
+            return step_floor(
+                stepped, weights[m.tensor], trace.grad_params[m.tensor], grad_floor, tol
+            )
     return 0.0
 
 
@@ -213,8 +216,18 @@ def _layer_of(name: str) -> int:
     return int(name.split(".", 1)[0])
 
 
-def localize(spec: NetworkSpec, ref: Trace, got: Trace, device: str, dtype: str) -> list[Mismatch]:
-    """The first place where ``got`` (torch) parts from ``ref`` (the reference), per stage."""
+def localize(
+    spec: NetworkSpec,
+    ref: Trace,
+    got: Trace,
+    device: str,
+    dtype: str,
+    data: CaseData | None = None,
+) -> list[Mismatch]:
+    """The first place where ``got`` (torch) parts from ``ref`` (the reference), per stage.
+
+    ``data`` (the case's data, drawn from ``spec`` when not given) supplies the network
+    input for the near-tie rule at a max-type first layer (``harness.precision``)."""
     tol = tolerance(dtype, device)
     types = [layer.type for layer in spec.layers]
     n = len(types)
@@ -225,7 +238,7 @@ def localize(spec: NetworkSpec, ref: Trace, got: Trace, device: str, dtype: str)
 
     # forward: the first diverging output; the later ones follow from it
     bad = []
-    floors = forward_scales(ref, tol)
+    floors = forward_scales(ref, tol, types, got)
     for i in range(n):
         c = compare_arrays_at_scale(
             f"output of layer {i}", got.outputs[i], ref.outputs[i], tol, floors[i]
@@ -243,7 +256,8 @@ def localize(spec: NetworkSpec, ref: Trace, got: Trace, device: str, dtype: str)
     found: list[Mismatch] = []
     c = compare_arrays("grad wrt network output", got.grad_outputs[-1], ref.grad_outputs[-1], tol)
     out_ok = [True] * n
-    scales = backward_scales(ref, tol)
+    scales = backward_scales(ref, tol, types, got)
+    input_floors = grad_input_floors(ref, tol, types, got)
     if not c.ok:
         found.append(mismatch("grad_output", None, "grad wrt network output", c))
         out_ok = [False] * n
@@ -253,10 +267,15 @@ def localize(spec: NetworkSpec, ref: Trace, got: Trace, device: str, dtype: str)
             if g_ref is None or g_got is None:
                 continue
             c = compare_arrays_at_scale(
-                f"grad wrt input of layer {i}", g_got, g_ref, tol, scales[i]
+                f"grad wrt input of layer {i}", g_got, g_ref, tol, input_floors[i]
             )
             if not c.ok:
                 found.append(mismatch("grad_input", i, "grad wrt input", c, downstream=i))
+                if types[i] in MAX_TYPES:
+                    x = ref.outputs[i - 1] if i else (data or case_data(spec)).cast(dtype)[0]
+                    args = (ref.grad_outputs[i], g_ref, g_got, tol, input_floors[i])
+                    if near_tie_in_max(spec.layers[i], x, *args):
+                        found[-1].blame, found[-1].note = PRECISION, NEAR_TIE_NOTE
                 for j in range(i):
                     out_ok[j] = False
                 break
@@ -305,7 +324,11 @@ def localize(spec: NetworkSpec, ref: Trace, got: Trace, device: str, dtype: str)
         for name, v_ref in s_ref.items():
             layer = _layer_of(name)
             is_buffer = name not in ref.grad_params
-            floor = buffer_floors.get(name, 0.0) if is_buffer else 0.0
+            floor = buffer_floors.get(name, 0.0)
+            if not is_buffer and scales[layer] > _max_abs(ref.grad_params[name]):
+                data = data or case_data(spec)
+                g, p0 = ref.grad_params[name], data.weights[name]
+                floor = step_floor(v_ref, p0, g, scales[layer], tol)
             c = compare_arrays_at_scale(f"{name} after step {k}", s_got[name], v_ref, tol, floor)
             if c.ok:
                 continue
@@ -412,7 +435,7 @@ def check(
             except Exception as exc:  # noqa: BLE001 - a crash is a finding, not a harness error
                 report.errors.append(f"[{device} {dtype}] {type(exc).__name__}: {exc}")
                 continue
-            report.mismatches.extend(localize(spec, ref, got, device, dtype))
+            report.mismatches.extend(localize(spec, ref, got, device, dtype, data))
     if attribute and report.mismatches:
         from .attribute import attribute as attribute_report
 

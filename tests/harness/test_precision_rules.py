@@ -1,0 +1,234 @@
+"""The precision rules of ``harness.precision``: each false positive it removes, pinned,
+and for each rule the planted error of the kind it could hide, still caught.
+
+- near-ties in a max: two elements equal in exact math round differently in each
+  backend and each side's max picks a different one (a warning, not a mismatch);
+- propagated scale floors: an error allowed at the scale of a gradient passes through
+  an elementwise mask (a ReLU) into a tensor of much smaller scale.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+import reference.functional as F
+import reference.nn as rnn
+from harness.check import check
+from harness.precision import NEAR_TIE_NOTE
+from harness.spec import LayerSpec, NetworkSpec
+
+SCALE = 1 + 1e-3
+
+
+def _near_tie_spec() -> NetworkSpec:
+    """Upsampled (AdaptiveAvgPool2d 1x2 -> 4x4), averaged, then max-pooled: the rows are
+    equal in exact math, and the backends round them differently."""
+    return NetworkSpec(
+        input_shape=(2, 1, 1, 2),
+        layers=[
+            LayerSpec(
+                "AvgPool2d",
+                {
+                    "kernel_size": 1,
+                    "stride": None,
+                    "padding": 0,
+                    "ceil_mode": False,
+                    "count_include_pad": True,
+                },
+            ),  # fmt: skip
+            LayerSpec(
+                "Conv2d",
+                {
+                    "in_channels": 1,
+                    "out_channels": 1,
+                    "kernel_size": 1,
+                    "stride": 1,
+                    "padding": 0,
+                    "dilation": 1,
+                    "groups": 1,
+                    "bias": True,
+                    "padding_mode": "zeros",
+                },
+            ),  # fmt: skip
+            LayerSpec("AdaptiveAvgPool2d", {"output_size": 4}),
+            LayerSpec(
+                "AvgPool2d",
+                {
+                    "kernel_size": 3,
+                    "stride": 1,
+                    "padding": 1,
+                    "ceil_mode": False,
+                    "count_include_pad": False,
+                },
+            ),  # fmt: skip
+            LayerSpec("AdaptiveMaxPool2d", {"output_size": 1}),
+        ],
+        loss=LayerSpec("MSELoss", {"reduction": "mean"}),
+        target={"kind": "regression"},
+        optimizer=LayerSpec(
+            "SGD", {"lr": 0.0625, "momentum": 0.0, "weight_decay": 0.0, "maximize": False}
+        ),
+        steps=1,
+        train=False,
+        seed=0,
+    )
+
+
+def _masked_cancellation_spec() -> NetworkSpec:
+    """BatchNorm1d (training) makes an input gradient [3.3e-5, 1.1, -1.1] whose first
+    element is a cancellation; the ReLU below keeps only that one."""
+    return NetworkSpec(
+        (3, 6),
+        [
+            LayerSpec("Linear", {"in_features": 6, "out_features": 1, "bias": True}),
+            LayerSpec("ReLU", {}),
+            LayerSpec(
+                "BatchNorm1d",
+                {"num_features": 1, "momentum": 0.1, "affine": True, "track_running_stats": True},
+            ),  # fmt: skip
+            LayerSpec("ReLU", {}),
+            LayerSpec(
+                "BatchNorm1d",
+                {"num_features": 1, "momentum": 0.1, "affine": True, "track_running_stats": False},
+            ),  # fmt: skip
+        ],
+        LayerSpec("MSELoss", {"reduction": "mean"}),
+        {"kind": "regression"},
+        optimizer=LayerSpec("SGD", {"lr": 0.0625}),
+        steps=1,
+        train=False,
+        seed=0,
+    )
+
+
+def _linear(i: int, o: int) -> LayerSpec:
+    return LayerSpec("Linear", {"in_features": i, "out_features": o, "bias": True})
+
+
+def _relu_bn_eval_spec() -> NetworkSpec:
+    """Linear -> ReLU -> BatchNorm1d (eval: an elementwise affine) -> ReLU -> Linear: masks
+    that let the propagated floors act, on gradients of ordinary size."""
+    return NetworkSpec(
+        (6, 5),
+        [
+            _linear(5, 8),
+            LayerSpec("ReLU", {}),
+            LayerSpec("BatchNorm1d", {"num_features": 8}),
+            LayerSpec("ReLU", {}),
+            _linear(8, 3),
+        ],
+        LayerSpec("CrossEntropyLoss", {}),
+        {"kind": "class_index", "num_classes": 3},
+        train=False,
+        seed=5,
+    )
+
+
+def _caught(report, **expected):
+    assert not report.ok, "the planted error went unnoticed: " + report.summary()
+    for m in report.mismatches:
+        for key, value in expected.items():
+            assert getattr(m, key) == value, f"{key}: {m}"
+    return report.mismatches
+
+
+# -- near-ties in a max ----------------------------------------------------------------
+def test_near_tie_in_a_max_is_a_precision_warning():
+    report = check(_near_tie_spec(), devices=["cpu"])
+    assert report.ok, report.summary()
+    assert report.warnings, "the near-tie no longer shows: the case lost its point"
+    for w in report.warnings:
+        assert (w.kind, w.layer, w.layer_type) == ("grad_input", 4, "AdaptiveMaxPool2d")
+        assert w.note == NEAR_TIE_NOTE
+
+
+def test_gradient_routed_to_a_non_max_element_is_still_caught(monkeypatch):
+    """The near-tie case itself, with the reference's max-pool backward shifting each
+    gradient to the neighbouring (clearly smaller) element."""
+    original = rnn.AdaptiveMaxPool2d.backward
+    monkeypatch.setattr(
+        rnn.AdaptiveMaxPool2d, "backward", lambda self, g: np.roll(original(self, g), 1, -1)
+    )
+    found = _caught(
+        check(_near_tie_spec(), devices=["cpu"]),
+        kind="grad_input",
+        layer=4,
+        layer_type="AdaptiveMaxPool2d",
+    )
+    assert {m.dtype for m in found} == {"float32", "float64"}
+
+
+def test_wrong_constant_in_a_tied_max_backward_is_still_caught(monkeypatch):
+    """Re-routing between near-tied elements moves gradient but never changes its total:
+    a scaled backward at a near-tie is still a mismatch."""
+    original = rnn.AdaptiveMaxPool2d.backward
+    monkeypatch.setattr(
+        rnn.AdaptiveMaxPool2d, "backward", lambda self, g: original(self, g) * SCALE
+    )
+    _caught(
+        check(_near_tie_spec(), devices=["cpu"]),
+        kind="grad_input",
+        layer=4,
+        layer_type="AdaptiveMaxPool2d",
+    )
+
+
+def test_max_pool_backward_to_a_non_max_element_is_caught(monkeypatch):
+    """An ordinary MaxPool2d (no ties): the shifted gradient is a grad_input mismatch."""
+    original = rnn.MaxPool2d.backward
+    monkeypatch.setattr(
+        rnn.MaxPool2d, "backward", lambda self, g: np.roll(original(self, g), 1, -1)
+    )
+    spec = NetworkSpec(
+        (2, 1, 4, 4),
+        [
+            LayerSpec("Conv2d", {"in_channels": 1, "out_channels": 2, "kernel_size": 1}),
+            LayerSpec("MaxPool2d", {"kernel_size": 2}),
+            LayerSpec("Flatten", {}),
+        ],
+        LayerSpec("MSELoss", {"reduction": "sum"}),
+        {"kind": "regression"},
+        seed=3,
+    )
+    _caught(check(spec, devices=["cpu"]), kind="grad_input", layer=1, layer_type="MaxPool2d")
+
+
+# -- propagated scale floors -----------------------------------------------------------
+def test_error_inherited_through_a_relu_mask_is_not_a_mismatch():
+    report = check(_masked_cancellation_spec(), devices=["cpu"])
+    assert report.ok, report.summary()
+    below_relu = report.traces["reference-float64"].grad_outputs[2]
+    assert np.count_nonzero(below_relu) == 1  # the mask the rule is about
+
+
+def test_propagated_floors_leave_ordinary_gradients_at_their_scale():
+    report = check(_relu_bn_eval_spec(), devices=["cpu"])
+    assert report.ok, report.summary()
+    masked = report.traces["reference-float64"].grad_outputs[2]
+    assert (masked == 0).any() and (masked != 0).any()
+
+
+def test_small_error_in_a_relu_backward_is_still_caught(monkeypatch):
+    original = F.relu_backward
+    monkeypatch.setattr(F, "relu_backward", lambda *a, **k: original(*a, **k) * SCALE)
+    found = _caught(
+        check(_relu_bn_eval_spec(), devices=["cpu"]), kind="grad_input", layer=3, layer_type="ReLU"
+    )
+    assert {m.dtype for m in found} == {"float32", "float64"}
+
+
+def test_small_error_in_a_batchnorm_eval_backward_is_still_caught(monkeypatch):
+    original = rnn.BatchNorm1d.backward
+
+    def lossy(self, grad_output):
+        grad_input = original(self, grad_output)
+        return grad_input if self.training else grad_input * SCALE
+
+    monkeypatch.setattr(rnn.BatchNorm1d, "backward", lossy)
+    found = _caught(
+        check(_relu_bn_eval_spec(), devices=["cpu"]),
+        kind="grad_input",
+        layer=2,
+        layer_type="BatchNorm1d",
+    )
+    assert {m.dtype for m in found} == {"float32", "float64"}
