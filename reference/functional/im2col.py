@@ -95,22 +95,27 @@ def conv_transpose_scatter(
               \mathrel{+}= \sum_o W[o, c, i, j]\, g[n, o, h, w]
 
     ``weight`` is ``(O, C/g, kh, kw)``. Returns the gradient wrt the *padded* input,
-    channels first: ``(C, N, Hp, Wp)`` with ``(Hp, Wp) = padded_size``. Loop over the
-    kernel offsets ``(i, j)`` only; each is one matmul over all samples and pixels.
+    channels first: ``(C, N, Hp, Wp)`` with ``(Hp, Wp) = padded_size``.
+
+    Two steps, the forward's im2col read backwards (*col2im*): one matmul
+    :math:`W^\top g` gives every column's gradient at once, then a loop over the
+    kernel offsets ``(i, j)`` (not over samples or pixels) adds each offset's slice
+    back at the input positions that offset read. The scratch array keeps the batch
+    axis last, so each add runs over contiguous runs of ``N`` values rather than
+    rows only ``Wo`` wide (about twice as fast); the result is a transposed view.
     """
     out_ch, n, ho, wo = grad_output.shape
     _, in_per_group, kh, kw = weight.shape
     (sh, sw), (dh, dw) = stride, dilation
-    g = grad_output.reshape(groups, out_ch // groups, n * ho * wo)  # -> (g, O/g, NP)
-    w = weight.reshape(groups, out_ch // groups, in_per_group, kh, kw)  # (O, ..) -> (g, O/g, ..)
-    dtype = np.result_type(grad_output, weight)
-    padded = np.zeros((groups * in_per_group, n, *padded_size), dtype=dtype)
+    g = np.ascontiguousarray(grad_output.transpose(0, 2, 3, 1))  # (O, N, Ho, Wo) -> (O, Ho, Wo, N)
+    g = g.reshape(groups, out_ch // groups, -1)  # (O, Ho, Wo, N) -> (g, O/g, Ho*Wo*N)
+    w = weight.reshape(groups, out_ch // groups, -1)  # (O, C/g, kh, kw) -> (g, O/g, C/g*K)
+    cols_grad = np.matmul(w.transpose(0, 2, 1), g)  # (g, C/g*K, O/g) @ (g, O/g, Ho*Wo*N)
+    cols_grad = cols_grad.reshape(-1, kh, kw, ho, wo, n)  # -> (C, kh, kw, Ho, Wo, N)
+    padded = np.zeros((groups * in_per_group, *padded_size, n), dtype=cols_grad.dtype)
     for i in range(kh):
         for j in range(kw):
-            # contiguous (g, C/g, O/g) so the matmul goes to BLAS
-            w_ij = np.ascontiguousarray(w[:, :, :, i, j].transpose(0, 2, 1))
-            part = np.matmul(w_ij, g)  # (g, C/g, O/g) @ (g, O/g, NP) -> (g, C/g, NP)
             rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
             cols = slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)
-            padded[:, :, rows, cols] += part.reshape(-1, n, ho, wo)  # -> (C, N, Ho, Wo)
-    return padded
+            padded[:, rows, cols, :] += cols_grad[:, i, j]  # (C, Ho, Wo, N)
+    return padded.transpose(0, 3, 1, 2)  # (C, Hp, Wp, N) -> (C, N, Hp, Wp), a view

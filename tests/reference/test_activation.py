@@ -404,3 +404,12 @@ def test_erf_matches_math_erf() -> None:
     x = np.concatenate([np.linspace(-8, 8, 4001), np.geomspace(1e-300, 1e-3, 50)])
     expected = np.array([math.erf(v) for v in x])
     assert compare_arrays("erf", _erf(x), expected, tolerance(np.float64)).ok
+
+
+def test_relu_backward_masks_a_non_finite_upstream_gradient_to_zero_like_torch() -> None:
+    """relu's backward is a selection, not a product: inf/nan where x <= 0 becomes 0."""
+    g = np.array([np.inf, np.nan, 1.0, -np.inf])
+    x = np.array([-1.0, 0.0, 2.0, 3.0])
+    t = torch.tensor(x, requires_grad=True)
+    torch.relu(t).backward(torch.tensor(g))
+    np.testing.assert_array_equal(RF.relu_backward(g, x), to_numpy(t.grad))
