@@ -8,7 +8,15 @@ from typing import Any
 import numpy as np
 
 from ..nn.module import Parameter
-from .optimizer import Optimizer, check_lr, check_nonnegative, check_option
+from .optimizer import (
+    Optimizer,
+    check_lr,
+    check_nonnegative,
+    check_option,
+    decay_weight,
+    init_state,
+    square_avg_,
+)
 
 __all__ = ["Adadelta"]
 
@@ -56,19 +64,14 @@ class Adadelta(Optimizer):
     ) -> None:
         rho, eps = group["rho"], group["eps"]
         if not state:
-            state["step"] = 0.0
-            state["square_avg"] = np.zeros_like(param.data)
-            state["acc_delta"] = np.zeros_like(param.data)
+            init_state(state, param, "square_avg", "acc_delta")
         state["step"] += 1
         if group["maximize"]:
             grad = -grad
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param.data
+        grad = decay_weight(param, grad, group["lr"], group["weight_decay"], decoupled=False)
         square_avg, acc_delta = state["square_avg"], state["acc_delta"]
-        square_avg *= rho
-        square_avg += (1 - rho) * grad * grad
+        square_avg_(square_avg, grad, rho)
         std = np.sqrt(square_avg + eps)
         delta = np.sqrt(acc_delta + eps) / std * grad
-        acc_delta *= rho
-        acc_delta += (1 - rho) * delta * delta
+        square_avg_(acc_delta, delta, rho)
         param.data -= group["lr"] * delta

@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..nn.module import Parameter
-from .optimizer import Optimizer, check_lr, check_nonnegative
+from .optimizer import Optimizer, check_lr, check_nonnegative, decay_weight
 
 __all__ = ["Adagrad"]
 
@@ -78,8 +78,7 @@ class Adagrad(Optimizer):
         state["step"] += 1
         if group["maximize"]:
             grad = -grad
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param.data
+        grad = decay_weight(param, grad, group["lr"], group["weight_decay"], decoupled=False)
         clr = group["lr"] / (1 + (state["step"] - 1) * group["lr_decay"])
         state["sum"] += grad * grad
         std = np.sqrt(state["sum"]) + group["eps"]

@@ -8,7 +8,15 @@ from typing import Any
 import numpy as np
 
 from ..nn.module import Parameter
-from .optimizer import Optimizer, check_betas, check_lr, check_nonnegative, lerp_
+from .optimizer import (
+    Optimizer,
+    check_betas,
+    check_lr,
+    check_nonnegative,
+    decay_weight,
+    init_state,
+    lerp_,
+)
 
 __all__ = ["Adamax"]
 
@@ -54,14 +62,11 @@ class Adamax(Optimizer):
     ) -> None:
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         if not state:
-            state["step"] = 0.0
-            state["exp_avg"] = np.zeros_like(param.data)
-            state["exp_inf"] = np.zeros_like(param.data)
+            init_state(state, param, "exp_avg", "exp_inf")
         if group["maximize"]:
             grad = -grad
         state["step"] += 1
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param.data
+        grad = decay_weight(param, grad, lr, group["weight_decay"], decoupled=False)
         exp_avg, exp_inf = state["exp_avg"], state["exp_inf"]
         lerp_(exp_avg, grad, 1 - beta1)
         exp_inf *= beta2

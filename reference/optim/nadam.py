@@ -8,7 +8,15 @@ from typing import Any
 import numpy as np
 
 from ..nn.module import Parameter
-from .optimizer import Optimizer, check_betas, check_lr, check_nonnegative, lerp_
+from .optimizer import (
+    Optimizer,
+    check_betas,
+    check_lr,
+    check_nonnegative,
+    decay_weight,
+    init_state,
+    update_moments,
+)
 
 __all__ = ["NAdam"]
 
@@ -75,28 +83,18 @@ class NAdam(Optimizer):
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         weight_decay, momentum_decay = group["weight_decay"], group["momentum_decay"]
         if not state:
-            state["step"] = 0.0
-            state["mu_product"] = 1.0
-            state["exp_avg"] = np.zeros_like(param.data)
-            state["exp_avg_sq"] = np.zeros_like(param.data)
+            init_state(state, param, "exp_avg", "exp_avg_sq", mu_product=1.0)
         if group["maximize"]:
             grad = -grad
         state["step"] += 1
         step = state["step"]
         bias_correction2 = 1 - beta2**step
-        if weight_decay != 0:
-            if group["decoupled_weight_decay"]:
-                param.data *= 1 - lr * weight_decay
-            else:
-                grad = grad + weight_decay * param.data
+        grad = decay_weight(param, grad, lr, weight_decay, group["decoupled_weight_decay"])
         mu = beta1 * (1.0 - 0.5 * 0.96 ** (step * momentum_decay))
         mu_next = beta1 * (1.0 - 0.5 * 0.96 ** ((step + 1) * momentum_decay))
         state["mu_product"] *= mu
         mu_product = state["mu_product"]
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        lerp_(exp_avg, grad, 1 - beta1)
-        exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * grad * grad
+        exp_avg, exp_avg_sq = update_moments(state, grad, beta1, beta2)
         denom = np.sqrt(exp_avg_sq / bias_correction2) + eps
         mu_product_next = mu_product * mu_next
         param.data -= lr * (1.0 - mu) / (1.0 - mu_product) * grad / denom

@@ -71,6 +71,54 @@ def lerp_(start: np.ndarray, end: np.ndarray, weight: float) -> None:
         start[...] = end - (end - start) * (1.0 - weight)
 
 
+def init_state(state: dict[str, Any], param: Parameter, *buffers: str, **scalars: float) -> None:
+    r""":math:`t = 0`, then ``scalars``, then zero ``buffers`` shaped like :math:`\theta`.
+
+    Torch's lazy state initialisation at a parameter's first step, keys in torch's order.
+    """
+    state["step"] = 0.0
+    state.update(scalars)
+    for name in buffers:
+        state[name] = np.zeros_like(param.data)
+
+
+def decay_weight(
+    param: Parameter, grad: np.ndarray, lr: float, weight_decay: float, decoupled: bool
+) -> np.ndarray:
+    r""":math:`g + \lambda\theta` (L2, coupled) or :math:`\theta \leftarrow \theta(1 - \eta\lambda)`
+    (decoupled, AdamW).
+
+    Returns the gradient to use from here on (unchanged when decoupled or
+    ``weight_decay == 0``); decoupled decay scales ``param.data`` in place.
+    """
+    if weight_decay != 0:
+        if decoupled:
+            param.data *= 1 - lr * weight_decay
+        else:
+            grad = grad + weight_decay * param.data
+    return grad
+
+
+def square_avg_(avg: np.ndarray, value: np.ndarray, beta: float) -> None:
+    r""":math:`v \leftarrow \beta v + (1-\beta) x^2`, in place on ``avg`` (:math:`v`)."""
+    avg *= beta
+    avg += (1 - beta) * value * value
+
+
+def update_moments(
+    state: dict[str, Any], grad: np.ndarray, beta1: float, beta2: float
+) -> tuple[np.ndarray, np.ndarray]:
+    r""":math:`m \leftarrow \beta_1 m + (1-\beta_1) g,\ v \leftarrow \beta_2 v + (1-\beta_2) g^2`.
+
+    In place on ``state["exp_avg"]`` (:math:`m`) and ``state["exp_avg_sq"]``
+    (:math:`v`); returns ``(m, v)``.
+    """
+    exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+    lerp_(exp_avg, grad, 1 - beta1)
+    square_avg_(exp_avg_sq, grad, beta2)
+    return exp_avg, exp_avg_sq
+
+
 class Optimizer:
     """Base class of every optimizer (``torch.optim.Optimizer``).
 

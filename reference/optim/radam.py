@@ -8,7 +8,15 @@ from typing import Any
 import numpy as np
 
 from ..nn.module import Parameter
-from .optimizer import Optimizer, check_betas, check_lr, check_nonnegative, lerp_
+from .optimizer import (
+    Optimizer,
+    check_betas,
+    check_lr,
+    check_nonnegative,
+    decay_weight,
+    init_state,
+    update_moments,
+)
 
 __all__ = ["RAdam"]
 
@@ -72,22 +80,13 @@ class RAdam(Optimizer):
         lr, (beta1, beta2), eps = group["lr"], group["betas"], group["eps"]
         weight_decay = group["weight_decay"]
         if not state:
-            state["step"] = 0.0
-            state["exp_avg"] = np.zeros_like(param.data)
-            state["exp_avg_sq"] = np.zeros_like(param.data)
+            init_state(state, param, "exp_avg", "exp_avg_sq")
         if group["maximize"]:
             grad = -grad
         state["step"] += 1
         step = state["step"]
-        if weight_decay != 0:
-            if group["decoupled_weight_decay"]:
-                param.data *= 1 - lr * weight_decay
-            else:
-                grad = grad + weight_decay * param.data
-        exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
-        lerp_(exp_avg, grad, 1 - beta1)
-        exp_avg_sq *= beta2
-        exp_avg_sq += (1 - beta2) * grad * grad
+        grad = decay_weight(param, grad, lr, weight_decay, group["decoupled_weight_decay"])
+        exp_avg, exp_avg_sq = update_moments(state, grad, beta1, beta2)
         bias_correction1 = 1 - beta1**step
         bias_correction2 = 1 - beta2**step
         bias_corrected_exp_avg = exp_avg / bias_correction1

@@ -8,7 +8,15 @@ from typing import Any
 import numpy as np
 
 from ..nn.module import Parameter
-from .optimizer import Optimizer, check_lr, check_nonnegative, lerp_
+from .optimizer import (
+    Optimizer,
+    check_lr,
+    check_nonnegative,
+    decay_weight,
+    init_state,
+    lerp_,
+    square_avg_,
+)
 
 __all__ = ["RMSprop"]
 
@@ -69,8 +77,7 @@ class RMSprop(Optimizer):
     ) -> None:
         lr, alpha, eps, momentum = group["lr"], group["alpha"], group["eps"], group["momentum"]
         if not state:
-            state["step"] = 0.0
-            state["square_avg"] = np.zeros_like(param.data)
+            init_state(state, param, "square_avg")
             if momentum > 0:
                 state["momentum_buffer"] = np.zeros_like(param.data)
             if group["centered"]:
@@ -78,11 +85,9 @@ class RMSprop(Optimizer):
         state["step"] += 1
         if group["maximize"]:
             grad = -grad
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param.data
+        grad = decay_weight(param, grad, lr, group["weight_decay"], decoupled=False)
         square_avg = state["square_avg"]
-        square_avg *= alpha
-        square_avg += (1 - alpha) * grad * grad
+        square_avg_(square_avg, grad, alpha)
         if group["centered"]:
             grad_avg = state["grad_avg"]
             lerp_(grad_avg, grad, 1 - alpha)

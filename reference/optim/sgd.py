@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 
 from ..nn.module import Parameter
-from .optimizer import Optimizer, check_lr, check_nonnegative, check_option
+from .optimizer import Optimizer, check_lr, check_nonnegative, check_option, decay_weight
 
 __all__ = ["SGD"]
 
@@ -68,8 +68,7 @@ class SGD(Optimizer):
         momentum = group["momentum"]
         if group["maximize"]:
             grad = -grad
-        if group["weight_decay"] != 0:
-            grad = grad + group["weight_decay"] * param.data
+        grad = decay_weight(param, grad, group["lr"], group["weight_decay"], decoupled=False)
         if momentum != 0:
             buf = state.get("momentum_buffer")
             if buf is None:
