@@ -85,14 +85,28 @@ def _channel_shape(input: np.ndarray) -> tuple[int, ...]:
 
 
 def _wide(x: np.ndarray) -> np.ndarray:
-    """``x`` in float64 for the reductions.
-
-    Torch's CPU batch norm (and instance norm, which runs on it) sums float32 in
-    double (``at::acc_type<float, /*is_cuda=*/false>`` is ``double``), so a gradient
-    that is a cancellation of large sums comes out as exact as float64 allows and is
-    rounded once. Doing the same keeps the reference as close to the math as torch.
-    """
+    """``x`` in float64, where torch's CPU batch norm accumulates (see :func:`_batch_stats`)."""
     return x.astype(np.float64, copy=False)
+
+
+def _batch_stats(
+    input: np.ndarray, axes: tuple[int, ...], eps: float
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """``(x_hat, mean, var, invstd)`` of :func:`normalize`, with torch's CPU precision.
+
+    Torch's CPU batch norm (and instance norm, which runs on it) *sums* in double
+    (``at::acc_type<float, /*is_cuda=*/false>`` is ``double``) but *keeps* the mean
+    and invstd it saves for the backward in the input's dtype. Both matter in float32:
+    summing wide makes a gradient that cancels large sums come out nearly exact, and
+    the float32 mean is what a float32 implementation has; when the batch variance is
+    tiny next to the mean its rounding dominates. The arithmetic after that is wide.
+    """
+    x_hat, mean, var, invstd = normalize(_wide(input), axes, eps)
+    if input.dtype == np.float64:
+        return x_hat, mean, var, invstd
+    mean = mean.astype(input.dtype).astype(np.float64)  # saved as float32
+    invstd = invstd.astype(input.dtype).astype(np.float64)  # saved as float32
+    return (_wide(input) - mean) * invstd, mean, var, invstd
 
 
 def _narrow(grad: np.ndarray | None, like: np.ndarray | None) -> np.ndarray | None:
@@ -162,7 +176,7 @@ def batch_norm(
     if not training:
         return affine(_eval_stats(input, running_mean, running_var, eps)[0], weight, bias, shape)
     axes = (0,) + tuple(range(2, input.ndim))
-    x_hat, mean, var, _ = normalize(_wide(input), axes, eps)
+    x_hat, mean, var, _ = _batch_stats(input, axes, eps)
     _update(running_mean, mean.reshape(-1), momentum)  # (1, C, 1, ...) -> (C,)
     unbiased = var.reshape(-1) * (values_per_channel / (values_per_channel - 1))  # -> (C,)
     _update(running_var, unbiased, momentum)
@@ -206,7 +220,7 @@ def batch_norm_backward(
         zeros = np.zeros_like(input)
         return zeros, *affine_backward(grad_output, zeros, weight, bias, shape, axes)[1:]
     if training:
-        x_hat, _, _, invstd = normalize(_wide(input), axes, eps)
+        x_hat, _, _, invstd = _batch_stats(input, axes, eps)
     else:
         x_hat, invstd = _eval_stats(_wide(input), running_mean, running_var, eps)
     grad_x_hat, grad_weight, grad_bias = affine_backward(
@@ -272,7 +286,7 @@ def instance_norm(
         return np.zeros_like(input)
     if not use_input_stats:
         return affine(_eval_stats(input, running_mean, running_var, eps)[0], weight, bias, shape)
-    x_hat, mean, var, _ = normalize(_wide(input), tuple(range(2, input.ndim)), eps)
+    x_hat, mean, var, _ = _batch_stats(input, tuple(range(2, input.ndim)), eps)
     n, channels = input.shape[:2]
     _update(running_mean, mean.reshape(n, channels).mean(axis=0), momentum)  # (N, C, 1..) -> (C,)
     unbiased = var.reshape(n, channels) * (positions / (positions - 1))  # (N, C, 1..) -> (N, C)
@@ -322,7 +336,7 @@ def instance_norm_backward(
         zeros = np.zeros_like(input)
         return zeros, *affine_backward(grad_output, zeros, weight, bias, shape, shared)[1:]
     if use_input_stats:
-        x_hat, _, _, invstd = normalize(_wide(input), spatial, eps)
+        x_hat, _, _, invstd = _batch_stats(input, spatial, eps)
     else:
         x_hat, invstd = _eval_stats(_wide(input), running_mean, running_var, eps)
     grad_x_hat, grad_weight, grad_bias = affine_backward(
