@@ -214,20 +214,41 @@ def batch_norm_backward(
         input, running_mean, running_var, weight, bias, training, momentum, "batch_norm_backward"
     )
     grad_output = check_grad_shape(grad_output, input, "batch_norm_backward")
+    batch_and_space = (0,) + tuple(range(2, input.ndim))  # the statistics are over these
+    return _channel_norm_backward(
+        grad_output, input, running_mean, running_var, weight, bias, eps, training,
+        batch_and_space,
+    )  # fmt: skip
+
+
+def _channel_norm_backward(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    running_mean: np.ndarray | None,
+    running_var: np.ndarray | None,
+    weight: np.ndarray | None,
+    bias: np.ndarray | None,
+    eps: float,
+    use_input_stats: bool,
+    stat_axes: tuple[int, ...],
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """The backward batch and instance norm share; they differ only in ``stat_axes``, the
+    axes their statistics run over. The per-channel parameters are shared over the batch
+    and the space in both, so their gradients sum over those."""
     shape = _channel_shape(input)
-    axes = (0,) + tuple(range(2, input.ndim))
+    shared = (0,) + tuple(range(2, input.ndim))
     if input.size == 0:
         zeros = np.zeros_like(input)
-        return zeros, *affine_backward(grad_output, zeros, weight, bias, shape, axes)[1:]
-    if training:
-        x_hat, _, _, invstd = _batch_stats(input, axes, eps)
+        return zeros, *affine_backward(grad_output, zeros, weight, bias, shape, shared)[1:]
+    if use_input_stats:
+        x_hat, _, _, invstd = _batch_stats(input, stat_axes, eps)
     else:
         x_hat, invstd = _eval_stats(_wide(input), running_mean, running_var, eps)
     grad_x_hat, grad_weight, grad_bias = affine_backward(
-        _wide(grad_output), x_hat, weight, bias, shape, axes
+        _wide(grad_output), x_hat, weight, bias, shape, shared
     )
-    if training:
-        grad_input = normalize_backward(grad_x_hat, x_hat, invstd, axes)
+    if use_input_stats:
+        grad_input = normalize_backward(grad_x_hat, x_hat, invstd, stat_axes)
     else:
         grad_input = grad_x_hat * invstd
     grad_input = grad_input.astype(input.dtype, copy=False)
@@ -329,22 +350,8 @@ def instance_norm_backward(
         "instance_norm_backward",
     )
     grad_output = check_grad_shape(grad_output, input, "instance_norm_backward")
-    shape = _channel_shape(input)
-    shared = (0,) + tuple(range(2, input.ndim))  # the parameters are shared over these
-    spatial = tuple(range(2, input.ndim))  # the statistics are over these
-    if input.size == 0:
-        zeros = np.zeros_like(input)
-        return zeros, *affine_backward(grad_output, zeros, weight, bias, shape, shared)[1:]
-    if use_input_stats:
-        x_hat, _, _, invstd = _batch_stats(input, spatial, eps)
-    else:
-        x_hat, invstd = _eval_stats(_wide(input), running_mean, running_var, eps)
-    grad_x_hat, grad_weight, grad_bias = affine_backward(
-        _wide(grad_output), x_hat, weight, bias, shape, shared
-    )
-    if use_input_stats:
-        grad_input = normalize_backward(grad_x_hat, x_hat, invstd, spatial)
-    else:
-        grad_input = grad_x_hat * invstd
-    grad_input = grad_input.astype(input.dtype, copy=False)
-    return grad_input, _narrow(grad_weight, weight), _narrow(grad_bias, bias)
+    space = tuple(range(2, input.ndim))  # the statistics are over these, per sample
+    return _channel_norm_backward(
+        grad_output, input, running_mean, running_var, weight, bias, eps, use_input_stats,
+        space,
+    )  # fmt: skip
