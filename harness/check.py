@@ -47,6 +47,7 @@ from .precision import (
     forward_scales,
     grad_input_floors,
     near_tie_in_max,
+    only_noise_elements_differ,
     step_floor,
 )
 from .spec import DROPOUT_TYPES, NetworkSpec
@@ -336,7 +337,7 @@ def localize(
             # a parameter whose gradient is zero at this precision (rounding noise on both
             # sides) gets a noise step from an adaptive optimizer (g / (sqrt(v) + eps)):
             # neither side can be held to it
-            if not is_buffer and _only_noise_elements_differ(
+            if not is_buffer and only_noise_elements_differ(
                 s_got[name],
                 v_ref,
                 ref.grad_params[name],
@@ -351,25 +352,6 @@ def localize(
             found[0].note = found[0].note or f"optimizer {spec.optimizer}"
             return found
     return []
-
-
-def _only_noise_elements_differ(
-    got: Any, ref: Any, grad_ref: Any, grad_got: Any, tol: Any, noise: float
-) -> bool:
-    """Whether the stepped parameters agree once the elements whose gradient is rounding
-    noise on both sides (``|g| <= noise``) are set aside."""
-    if grad_got is None:
-        return False
-    quiet = (np.abs(np.asarray(grad_ref, np.float64)) <= noise) & (
-        np.abs(np.asarray(grad_got, np.float64)) <= noise
-    )
-    if not quiet.any():
-        return False
-    ref_arr = np.asarray(ref, np.float64)
-    loud = ~quiet
-    return compare_arrays_at_scale(
-        "loud", np.asarray(got, np.float64)[loud], ref_arr[loud], tol, _max_abs(ref_arr)
-    ).ok
 
 
 # -- the entry point ---------------------------------------------------------------

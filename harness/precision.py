@@ -54,6 +54,8 @@ __all__ = [
     "forward_scales",
     "grad_input_floors",
     "near_tie_in_max",
+    "only_noise_elements_differ",
+    "step_floor",
 ]
 
 # Softmax and LogSoftmax mix their dim: not elementwise though listed with the activations.
@@ -276,3 +278,22 @@ def step_floor(stepped: Any, initial: Any, grad: Any, grad_floor: float, tol: An
         return 0.0
     update = np.asarray(stepped, np.float64) - np.asarray(initial, np.float64)
     return _max_abs(update) * grad_floor / top
+
+
+def only_noise_elements_differ(
+    got: Any, ref: Any, grad_ref: Any, grad_got: Any, tol: Any, noise: float
+) -> bool:
+    """Whether the stepped parameters agree once the elements whose gradient is rounding
+    noise on both sides (``|g| <= noise``) are set aside."""
+    if grad_got is None:
+        return False
+    quiet = (np.abs(np.asarray(grad_ref, np.float64)) <= noise) & (
+        np.abs(np.asarray(grad_got, np.float64)) <= noise
+    )
+    if not quiet.any():
+        return False
+    ref_arr = np.asarray(ref, np.float64)
+    loud = ~quiet
+    return compare_arrays_at_scale(
+        "loud", np.asarray(got, np.float64)[loud], ref_arr[loud], tol, _max_abs(ref_arr)
+    ).ok
