@@ -47,6 +47,7 @@ from .precision import (
     forward_scales,
     grad_input_floors,
     near_tie_in_max,
+    normalization_floor,
     only_noise_elements_differ,
     step_floor,
 )
@@ -239,8 +240,13 @@ def localize(
 
     # forward: the first diverging output; the later ones follow from it
     bad = []
-    floors = forward_scales(ref, tol, types, got)
+    floors: list[Any] = list(forward_scales(ref, tol, types, got))
     for i in range(n):
+        if types[i].startswith(("BatchNorm", "InstanceNorm")):
+            x = ref.outputs[i - 1] if i else (data or case_data(spec)).cast(dtype)[0]
+            weight = (data or case_data(spec)).weights.get(f"{i}.weight")
+            norm = normalization_floor(spec.layers[i], x, weight, spec.train)
+            floors[i] = np.maximum(floors[i], norm)
         c = compare_arrays_at_scale(
             f"output of layer {i}", got.outputs[i], ref.outputs[i], tol, floors[i]
         )

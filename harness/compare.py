@@ -163,7 +163,7 @@ def compare_arrays(name: str, actual: Any, expected: Any, tol: Tolerance) -> Com
     )
 
 
-def tolerance_ratio(actual: Any, expected: Any, tol: Tolerance, scale: float = 0.0) -> float:
+def tolerance_ratio(actual: Any, expected: Any, tol: Tolerance, scale: Any = 0.0) -> float:
     """How many tolerances ``actual`` is from ``expected`` at its worst element (<= 1 passes).
 
     The same rule as :func:`compare_arrays` (NaN/inf handling included), as one number,
@@ -182,14 +182,14 @@ def tolerance_ratio(actual: Any, expected: Any, tol: Tolerance, scale: float = 0
         diff = np.where(same_special, 0.0, np.abs(a - e))
     diff = np.where(np.isnan(diff), np.inf, diff)
     own = float(np.max(np.abs(finite_e)))
-    allowed = tol.atol * max(own, scale) + tol.rtol * np.abs(finite_e)
+    allowed = tol.atol * np.maximum(own, scale) + tol.rtol * np.abs(finite_e)
     allowed = np.maximum(allowed, np.finfo(np.float64).tiny)
     with np.errstate(over="ignore"):
         return float(np.max(diff / allowed))
 
 
 def compare_arrays_at_scale(
-    name: str, actual: Any, expected: Any, tol: Tolerance, scale: float
+    name: str, actual: Any, expected: Any, tol: Tolerance, scale: Any
 ) -> Comparison:
     """:func:`compare_arrays` with ``scale`` as a floor for the tensor's scale.
 
@@ -207,7 +207,7 @@ def compare_arrays_at_scale(
         return comparison
     e = to_numpy(expected).astype(np.float64)
     own = float(np.max(np.abs(np.where(np.isfinite(e), e, 0.0)))) if e.size else 0.0
-    if scale <= own:
+    if np.all(np.asarray(scale) <= own):  # a float, or per element (broadcastable)
         return comparison
     # same rule, with the floor: |a - e| <= atol * max(own, scale) + rtol * |e|
     ratio = tolerance_ratio(actual, expected, tol, scale=scale)

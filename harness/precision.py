@@ -54,6 +54,7 @@ __all__ = [
     "forward_scales",
     "grad_input_floors",
     "near_tie_in_max",
+    "normalization_floor",
     "only_noise_elements_differ",
     "step_floor",
 ]
@@ -297,3 +298,43 @@ def only_noise_elements_differ(
     return compare_arrays_at_scale(
         "loud", np.asarray(got, np.float64)[loud], ref_arr[loud], tol, _max_abs(ref_arr)
     ).ok
+
+
+# -- normalization with the input's own statistics --------------------------------------
+def normalization_floor(
+    layer: LayerSpec, input: np.ndarray, weight: np.ndarray | None, train: bool
+) -> np.ndarray | float:
+    r"""Per channel, the size of the terms that cancel in a batch/instance norm's output.
+
+    :math:`y = (x - \mu)\,\mathrm{invstd}\,\gamma + \beta` subtracts two numbers of size
+    :math:`|x|` and then multiplies by :math:`\mathrm{invstd}\,|\gamma|`, which is up to
+    :math:`1/\sqrt{\epsilon} \approx 316` for a channel of (nearly) constant values (a
+    unit killed by a ReLU upstream): an ulp of the mean becomes
+    :math:`316\,|x|` ulps of the output. So each channel is compared at the scale
+    :math:`\max|x_c|\,\mathrm{invstd}_c\,|\gamma_c|`; for an ordinary channel this is the
+    output's own scale, and a planted error in another channel is judged at that
+    channel's scale (broadcast shape ``(1, C, 1, ...)`` or ``(N, C, 1, ...)``).
+    Returns 0.0 when the layer does not normalize with the input's own statistics.
+    """
+    kwargs = layer.kwargs
+    if layer.type.startswith("BatchNorm"):
+        if not (train or not kwargs.get("track_running_stats", True)):
+            return 0.0
+        axes = (0,) + tuple(range(2, input.ndim))
+    elif layer.type.startswith("InstanceNorm"):
+        if not (train or not kwargs.get("track_running_stats", False)):
+            return 0.0
+        axes = tuple(range(2, input.ndim)) if input.ndim > 2 else (input.ndim - 1,)
+    else:
+        return 0.0
+    x = np.asarray(input, np.float64)
+    if x.size == 0:
+        return 0.0
+    invstd = 1 / np.sqrt(x.var(axis=axes, keepdims=True) + kwargs.get("eps", 1e-5))
+    floor = np.max(np.abs(x), axis=axes, keepdims=True) * invstd
+    if weight is not None:
+        channel_axis = 1 if input.ndim > 2 or layer.type.startswith("BatchNorm") else 0
+        shape = [1] * x.ndim
+        shape[channel_axis] = -1
+        floor = floor * np.abs(np.asarray(weight, np.float64)).reshape(shape)
+    return floor

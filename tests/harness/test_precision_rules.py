@@ -4,7 +4,9 @@ and for each rule the planted error of the kind it could hide, still caught.
 - near-ties in a max: two elements equal in exact math round differently in each
   backend and each side's max picks a different one (a warning, not a mismatch);
 - propagated scale floors: an error allowed at the scale of a gradient passes through
-  an elementwise mask (a ReLU) into a tensor of much smaller scale.
+  an elementwise mask (a ReLU) into a tensor of much smaller scale;
+- normalization floors: a batch norm of a (nearly) constant channel multiplies an ulp
+  of its mean by up to 1/sqrt(eps), so each channel is judged at the scale of its terms.
 """
 
 from __future__ import annotations
@@ -232,3 +234,99 @@ def test_small_error_in_a_batchnorm_eval_backward_is_still_caught(monkeypatch):
         layer_type="BatchNorm1d",
     )
     assert {m.dtype for m in found} == {"float32", "float64"}
+
+
+def _dead_unit_batchnorm_spec() -> NetworkSpec:
+    """Two ReLUs of a 1-wide layer zero the whole batch, so the BatchNorm (batch statistics:
+    track_running_stats=False) normalizes a constant column: 0 in the math, an ulp of the
+    mean times 1/sqrt(eps) in float32 (found by the thorough profile)."""
+    return NetworkSpec(
+        (3, 1),
+        [
+            LayerSpec("Linear", {"in_features": 1, "out_features": 1, "bias": True}),
+            LayerSpec("ReLU", {}),
+            LayerSpec("ReLU", {}),
+            LayerSpec("Linear", {"in_features": 1, "out_features": 1, "bias": True}),
+            LayerSpec(
+                "BatchNorm1d",
+                {"num_features": 1, "momentum": 0.1, "affine": True, "track_running_stats": False},
+            ),
+        ],
+        LayerSpec("MSELoss", {"reduction": "mean"}),
+        {"kind": "regression"},
+        optimizer=LayerSpec("SGD", {"lr": 0.0625}),
+        steps=1,
+        train=False,
+        seed=0,
+    )
+
+
+def test_batchnorm_of_a_constant_channel_is_judged_at_its_terms_scale():
+    spec = _dead_unit_batchnorm_spec()
+    report = check(spec, devices=["cpu"])
+    assert report.ok, report.summary()
+
+
+def _constant_channel_case(monkeypatch) -> NetworkSpec:
+    """BatchNorm1d on (4, 2) data whose channel 0 is constant (what a dead unit feeds it)
+    in the data both backends get; channel 1 is ordinary."""
+    import harness.check as harness_check
+
+    drawn = harness_check.case_data
+
+    def with_constant_channel(spec):
+        data = drawn(spec)
+        data.input[:, 0] = 0.7
+        return data
+
+    monkeypatch.setattr(harness_check, "case_data", with_constant_channel)
+    return NetworkSpec(
+        (4, 2),
+        [LayerSpec("BatchNorm1d", {"num_features": 2, "track_running_stats": False})],
+        LayerSpec("MSELoss", {"reduction": "mean"}),
+        {"kind": "regression"},
+        seed=3,
+    )
+
+
+def test_constant_channel_passes_and_an_error_in_its_neighbour_is_still_caught(monkeypatch):
+    """The floor is per channel: the constant channel's 1/sqrt(eps) does not loosen the
+    ordinary channel next to it."""
+    spec = _constant_channel_case(monkeypatch)
+    clean = check(spec, devices=["cpu"])
+    assert clean.ok, clean.summary()
+
+    original = rnn.BatchNorm1d.forward
+
+    def error_in_channel_1(self, x):
+        out = original(self, x)
+        out[:, 1] *= SCALE
+        return out
+
+    monkeypatch.setattr(rnn.BatchNorm1d, "forward", error_in_channel_1)
+    for dtype in ("float32", "float64"):
+        report = check(spec, devices=["cpu"], dtypes=(dtype,))
+        assert not report.ok, dtype
+        first = report.mismatches[0]
+        assert (first.kind, first.layer, first.layer_type) == ("forward", 0, "BatchNorm1d")
+
+
+def test_small_error_in_a_batchnorm_forward_is_still_caught(monkeypatch):
+    original = rnn.BatchNorm1d.forward
+    monkeypatch.setattr(rnn.BatchNorm1d, "forward", lambda self, x: original(self, x) * SCALE)
+    for dtype in ("float32", "float64"):
+        ordinary = NetworkSpec(
+            (4, 3),
+            [
+                LayerSpec("Linear", {"in_features": 3, "out_features": 2, "bias": True}),
+                LayerSpec("BatchNorm1d", {"num_features": 2}),
+            ],
+            LayerSpec("MSELoss", {"reduction": "mean"}),
+            {"kind": "regression"},
+            train=True,
+            seed=5,
+        )
+        report = check(ordinary, devices=["cpu"], dtypes=(dtype,))
+        assert not report.ok
+        first = report.mismatches[0]
+        assert (first.kind, first.layer_type) == ("forward", "BatchNorm1d")
