@@ -46,13 +46,15 @@ def normalize(
     """``(x_hat, mean, var, invstd)`` with the statistics over ``axes`` (kept as size-1 dims).
 
     Two passes (mean, then the mean of squared deviations): the one-pass
-    ``E[x^2] - E[x]^2`` cancels catastrophically when the mean is large. NumPy's
-    pairwise summation in the input's dtype is accurate enough that we do not
-    accumulate wider.
+    ``E[x^2] - E[x]^2`` cancels catastrophically when the mean is large. Both means
+    are summed in float64 and rounded once to the input's dtype: a float32 sum of m
+    equal values, divided by m, need not give the value back, and then a constant row
+    does not normalize to exactly 0 (torch's Welford moments do).
     """
-    mean = x.mean(axis=axes, keepdims=True)
+    mean = x.mean(axis=axes, keepdims=True, dtype=np.float64).astype(x.dtype)
     centered = x - mean
-    var = np.mean(centered * centered, axis=axes, keepdims=True)  # biased: divides by m
+    squares = centered * centered
+    var = squares.mean(axis=axes, keepdims=True, dtype=np.float64).astype(x.dtype)  # biased
     invstd = 1 / np.sqrt(var + eps)
     return centered * invstd, mean, var, invstd
 
