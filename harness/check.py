@@ -41,11 +41,14 @@ from .compare import (
 )
 from .known import explain
 from .precision import (
+    KINK_NOTE,
+    KINK_TYPES,
     MAX_TYPES,
     NEAR_TIE_NOTE,
     backward_scales,
     forward_scales,
     grad_input_floors,
+    near_kink,
     near_tie_in_max,
     normalization_floor,
     only_noise_elements_differ,
@@ -278,11 +281,13 @@ def localize(
             )
             if not c.ok:
                 found.append(mismatch("grad_input", i, "grad wrt input", c, downstream=i))
-                if types[i] in MAX_TYPES:
+                if types[i] in MAX_TYPES or types[i] in KINK_TYPES:
                     x = ref.outputs[i - 1] if i else (data or case_data(spec)).cast(dtype)[0]
                     args = (ref.grad_outputs[i], g_ref, g_got, tol, input_floors[i])
-                    if near_tie_in_max(spec.layers[i], x, *args):
+                    if types[i] in MAX_TYPES and near_tie_in_max(spec.layers[i], x, *args):
                         found[-1].blame, found[-1].note = PRECISION, NEAR_TIE_NOTE
+                    if types[i] in KINK_TYPES and near_kink(spec.layers[i], x, *args):
+                        found[-1].blame, found[-1].note = PRECISION, KINK_NOTE
                 for j in range(i):
                     out_ok[j] = False
                 break

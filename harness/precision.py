@@ -47,12 +47,15 @@ from .compare import compare_arrays_at_scale
 from .spec import DROPOUT_TYPES, LayerSpec
 
 __all__ = [
+    "KINK_NOTE",
+    "KINK_TYPES",
     "ELEMENTWISE_TYPES",
     "MAX_TYPES",
     "NEAR_TIE_NOTE",
     "backward_scales",
     "forward_scales",
     "grad_input_floors",
+    "near_kink",
     "near_tie_in_max",
     "normalization_floor",
     "only_noise_elements_differ",
@@ -338,3 +341,69 @@ def normalization_floor(
         shape[channel_axis] = -1
         floor = floor * np.abs(np.asarray(weight, np.float64)).reshape(shape)
     return floor
+
+
+# -- inputs within rounding of a kink -------------------------------------------------
+KINK_NOTE = "input within rounding of a kink: each side took a different one-sided derivative"
+
+
+def _kinks(layer: LayerSpec) -> list[tuple[float, float, float]]:
+    """``(kink, derivative left of it, derivative right of it)`` of a piecewise layer."""
+    kw = layer.kwargs
+    if layer.type == "ReLU":
+        return [(0.0, 0.0, 1.0)]
+    if layer.type == "LeakyReLU":
+        return [(0.0, kw.get("negative_slope", 0.01), 1.0)]
+    if layer.type == "ReLU6":
+        return [(0.0, 0.0, 1.0), (6.0, 1.0, 0.0)]
+    if layer.type == "Hardtanh":
+        return [(kw.get("min_val", -1.0), 0.0, 1.0), (kw.get("max_val", 1.0), 1.0, 0.0)]
+    if layer.type == "Hardsigmoid":
+        return [(-3.0, 0.0, 1 / 6), (3.0, 1 / 6, 0.0)]
+    if layer.type == "Hardswish":  # d/dx x(x+3)/6 = (2x+3)/6: -1/2 at -3, 3/2 at 3
+        return [(-3.0, 0.0, -0.5), (3.0, 1.5, 1.0)]
+    if layer.type == "ELU":
+        return [(0.0, kw.get("alpha", 1.0), 1.0)]
+    return []
+
+
+KINK_TYPES = frozenset(
+    {"ReLU", "LeakyReLU", "ReLU6", "Hardtanh", "Hardsigmoid", "Hardswish", "ELU"}
+)
+
+
+def near_kink(
+    layer: LayerSpec, x: Any, g_out: Any, g_ref: Any, g_got: Any, tol: Any, scale: float
+) -> bool:
+    r"""Whether the input gradients of piecewise ``layer`` differ only where its input is
+    within rounding of a kink, each side having taken one of the one-sided derivatives.
+
+    Two correct backends whose inputs agree to the tolerance can put an element that is
+    a kink in exact math (a ReLU after a cancellation that gives 0) on opposite sides
+    of it. Then one passes :math:`f'_-(k)\,g` and the other :math:`f'_+(k)\,g`. Every
+    element whose gradient differs must have ``|x - k| <= atol * scale(x) + rtol * |k|``
+    for a kink ``k`` of the layer, and *both* sides' gradients there must equal
+    :math:`f'_\pm(k)` times the upstream gradient (to the tolerance): a wrong constant,
+    or a wrong gradient away from a kink, still fails. The caller has checked that the
+    layer's output gradient agrees.
+    """
+    kinks = _kinks(layer)
+    x = np.asarray(x, np.float64)
+    g_out, g_ref, g_got = (np.asarray(a, np.float64) for a in (g_out, g_ref, g_got))
+    if not kinks or not (x.shape == g_out.shape == g_ref.shape == g_got.shape):
+        return False
+    allowed = tol.atol * max(_max_abs(g_ref), scale) + tol.rtol * np.abs(g_ref)
+    differs = np.abs(g_got - g_ref) > allowed
+    if not differs.any():
+        return False
+    explained = np.zeros_like(differs)
+    reach = tol.atol * _max_abs(x)
+    for kink, left, right in kinks:
+        close = np.abs(x - kink) <= reach + tol.rtol * abs(kink)
+        one_sided = np.ones_like(differs)
+        for g in (g_ref, g_got):
+            as_left = np.abs(g - left * g_out) <= allowed
+            as_right = np.abs(g - right * g_out) <= allowed
+            one_sided &= as_left | as_right
+        explained |= close & one_sided
+    return bool(np.all(explained[differs]))

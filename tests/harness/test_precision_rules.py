@@ -330,3 +330,41 @@ def test_small_error_in_a_batchnorm_forward_is_still_caught(monkeypatch):
         assert not report.ok
         first = report.mismatches[0]
         assert (first.kind, first.layer_type) == ("forward", "BatchNorm1d")
+
+
+def _relu_on_its_kink_spec() -> NetworkSpec:
+    """A padding row embeds as zeros, LogSoftmax makes it constant, BatchNorm makes it 0 in
+    exact math: the ReLU's input sits on its kink, and the two backends' rounding puts
+    it on either side (found by the thorough profile)."""
+    return NetworkSpec(
+        (1, 5),
+        [
+            LayerSpec("Embedding", {"num_embeddings": 2, "embedding_dim": 3, "padding_idx": 0}),
+            LayerSpec("LogSoftmax", {"dim": -1}),
+            LayerSpec("BatchNorm1d", {"num_features": 5}),
+            LayerSpec("ReLU", {}),
+        ],
+        LayerSpec("MSELoss", {"reduction": "mean"}),
+        {"kind": "regression"},
+        optimizer=LayerSpec("SGD", {"lr": 0.0625}),
+        steps=1,
+        train=True,
+        seed=0,
+        input_kind="index",
+        index_high=2,
+    )
+
+
+def test_relu_input_on_its_kink_is_a_precision_warning():
+    report = check(_relu_on_its_kink_spec(), devices=["cpu"])
+    assert report.ok, report.summary()
+
+
+def test_wrong_constant_in_relu_backward_at_a_kink_is_still_caught(monkeypatch):
+    """Both sides must have taken a one-sided derivative: 1.001 * g is neither 0 nor g."""
+    original = F.relu_backward
+    monkeypatch.setattr(F, "relu_backward", lambda g, x: original(g, x) * SCALE)
+    report = check(_relu_on_its_kink_spec(), devices=["cpu"], dtypes=("float64",))
+    assert not report.ok
+    first = report.mismatches[0]
+    assert (first.kind, first.layer_type) == ("grad_input", "ReLU")
