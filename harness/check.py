@@ -52,6 +52,7 @@ from .precision import (
     near_tie_in_max,
     normalization_floor,
     only_noise_elements_differ,
+    propagated_step_floor,
     step_floor,
 )
 from .spec import DROPOUT_TYPES, NetworkSpec
@@ -341,6 +342,11 @@ def localize(
                 data = data or case_data(spec)
                 g, p0 = ref.grad_params[name], data.weights[name]
                 floor = step_floor(v_ref, p0, g, scales[layer], tol)
+            if not is_buffer and k == 1 and spec.optimizer is not None:
+                data = data or case_data(spec)
+                g, p0 = ref.grad_params[name], data.weights[name]
+                propagated = propagated_step_floor(spec.optimizer, p0, g, scales[layer], tol)
+                floor = np.maximum(floor, propagated)
             c = compare_arrays_at_scale(f"{name} after step {k}", s_got[name], v_ref, tol, floor)
             if c.ok:
                 continue

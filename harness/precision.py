@@ -59,6 +59,7 @@ __all__ = [
     "near_tie_in_max",
     "normalization_floor",
     "only_noise_elements_differ",
+    "propagated_step_floor",
     "step_floor",
 ]
 
@@ -282,6 +283,37 @@ def step_floor(stepped: Any, initial: Any, grad: Any, grad_floor: float, tol: An
         return 0.0
     update = np.asarray(stepped, np.float64) - np.asarray(initial, np.float64)
     return _max_abs(update) * grad_floor / top
+
+
+def propagated_step_floor(
+    optimizer: LayerSpec, initial: Any, grad: Any, grad_floor: float, tol: Any
+) -> np.ndarray:
+    """Per element, the floor for comparing a parameter after step 1: the gradient's own
+    tolerance pushed through the optimizer.
+
+    Both sides' gradients were accepted to ``allowed(g) = atol * max(max|g|, grad_floor)
+    + rtol * |g|`` apiece; the step is a function of ``g``, so the stepped parameters may
+    differ by what that much of ``g`` changes in it. For SGD that is ``lr * allowed``; an
+    adaptive step ``g / (sqrt(v) + eps)`` is flat for large ``|g|`` and steep where
+    ``|g|`` is near ``eps``, which a fixed tolerance cannot know. The reference optimizer
+    is stepped from ``initial`` with ``g`` and with ``g +- allowed`` (the optimizers the
+    generator draws are elementwise and monotone in ``g`` at step 1), and the larger
+    change per element, divided by ``atol``, is the floor (so ``atol * floor`` is it).
+    """
+    import reference.optim as ropt
+    from reference.nn import Parameter
+
+    g = np.asarray(grad, np.float64)
+    p0 = np.asarray(initial, np.float64)
+    allowed = tol.atol * max(_max_abs(g), grad_floor) + tol.rtol * np.abs(g)
+    stepped = []
+    for shift in (0.0, 1.0, -1.0):
+        param = Parameter(p0.copy())
+        param.grad = g + shift * allowed
+        getattr(ropt, optimizer.type)([param], **optimizer.kwargs).step()
+        stepped.append(param.data)
+    spread = np.maximum(np.abs(stepped[1] - stepped[0]), np.abs(stepped[2] - stepped[0]))
+    return spread / tol.atol
 
 
 def only_noise_elements_differ(

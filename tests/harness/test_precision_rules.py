@@ -368,3 +368,52 @@ def test_wrong_constant_in_relu_backward_at_a_kink_is_still_caught(monkeypatch):
     assert not report.ok
     first = report.mismatches[0]
     assert (first.kind, first.layer_type) == ("grad_input", "ReLU")
+
+
+def _rmsprop_spec(lr: float = 0.03125) -> NetworkSpec:
+    """Gradients of 2.bias around 1e-6 next to 1e-2 ones: correct to their tolerance, but
+    RMSprop's g / (sqrt(v) + eps) is steep there (found by the thorough profile)."""
+    norm = {"num_features": 6, "affine": True, "track_running_stats": False}
+    return NetworkSpec(
+        (3, 6),
+        [
+            LayerSpec("Dropout", {"p": 0.5}),
+            LayerSpec("ReLU", {}),
+            LayerSpec("BatchNorm1d", norm),
+            LayerSpec("ReLU", {}),
+            LayerSpec("BatchNorm1d", norm),
+        ],
+        LayerSpec("MSELoss", {"reduction": "mean"}),
+        {"kind": "regression"},
+        optimizer=LayerSpec("RMSprop", {"lr": lr, "alpha": 0.99}),
+        steps=1,
+        seed=2,
+    )
+
+
+def test_a_step_is_allowed_what_its_gradients_tolerance_moves_it():
+    report = check(_rmsprop_spec(), devices=["cpu"])
+    assert report.ok, report.summary()
+
+
+def test_a_step_off_by_one_part_in_a_thousand_is_still_caught(monkeypatch):
+    """The floor is the gradient's tolerance pushed through the optimizer, not a blanket:
+    an update 1e-3 too large (a wrong lr, say) on one side still fails, at step 1."""
+    import reference.optim as ropt
+
+    original = ropt.RMSprop.step
+
+    def too_far(self, *args, **kwargs):
+        params = [p for group in self.param_groups for p in group["params"]]
+        before = [p.data.copy() for p in params]
+        result = original(self, *args, **kwargs)
+        for p, old in zip(params, before):
+            p.data = old + (p.data - old) * SCALE
+        return result
+
+    monkeypatch.setattr(ropt.RMSprop, "step", too_far)
+    for dtype in ("float32", "float64"):
+        report = check(_rmsprop_spec(lr=0.3), devices=["cpu"], dtypes=(dtype,))
+        assert not report.ok, dtype
+        first = report.mismatches[0]
+        assert (first.kind, first.step) == ("step", 1)
