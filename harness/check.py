@@ -41,6 +41,7 @@ from .compare import (
 )
 from .known import explain
 from .precision import (
+    ELEMENTWISE_TYPES,
     KINK_NOTE,
     KINK_TYPES,
     MAX_TYPES,
@@ -48,6 +49,7 @@ from .precision import (
     backward_scales,
     forward_scales,
     grad_input_floors,
+    layer_gains,
     near_kink,
     near_tie_in_max,
     normalization_floor,
@@ -245,12 +247,16 @@ def localize(
     # forward: the first diverging output; the later ones follow from it
     bad = []
     floors: list[Any] = list(forward_scales(ref, tol, types, got))
+    gains = layer_gains([ref, got], types)
     for i in range(n):
         if types[i].startswith(("BatchNorm", "InstanceNorm")):
             x = ref.outputs[i - 1] if i else (data or case_data(spec)).cast(dtype)[0]
             weight = (data or case_data(spec)).weights.get(f"{i}.weight")
             norm = normalization_floor(spec.layers[i], x, weight, spec.train)
             floors[i] = np.maximum(floors[i], norm)
+        elif i and types[i] in ELEMENTWISE_TYPES and np.ndim(floors[i - 1]):
+            # a per-channel floor passes through an elementwise layer times its gain
+            floors[i] = np.maximum(floors[i], floors[i - 1] * gains[i])
         c = compare_arrays_at_scale(
             f"output of layer {i}", got.outputs[i], ref.outputs[i], tol, floors[i]
         )

@@ -55,6 +55,7 @@ __all__ = [
     "backward_scales",
     "forward_scales",
     "grad_input_floors",
+    "layer_gains",
     "near_kink",
     "near_tie_in_max",
     "normalization_floor",

@@ -12,6 +12,7 @@ and for each rule the planted error of the kind it could hide, still caught.
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
 import reference.functional as F
 import reference.nn as rnn
@@ -332,14 +333,14 @@ def test_small_error_in_a_batchnorm_forward_is_still_caught(monkeypatch):
         assert (first.kind, first.layer_type) == ("forward", "BatchNorm1d")
 
 
-def _relu_on_its_kink_spec() -> NetworkSpec:
+def _relu_on_its_kink_spec(dim: int = 3) -> NetworkSpec:
     """A padding row embeds as zeros, LogSoftmax makes it constant, BatchNorm makes it 0 in
     exact math: the ReLU's input sits on its kink, and the two backends' rounding puts
     it on either side (found by the thorough profile)."""
     return NetworkSpec(
         (1, 5),
         [
-            LayerSpec("Embedding", {"num_embeddings": 2, "embedding_dim": 3, "padding_idx": 0}),
+            LayerSpec("Embedding", {"num_embeddings": 2, "embedding_dim": dim, "padding_idx": 0}),
             LayerSpec("LogSoftmax", {"dim": -1}),
             LayerSpec("BatchNorm1d", {"num_features": 5}),
             LayerSpec("ReLU", {}),
@@ -355,8 +356,9 @@ def _relu_on_its_kink_spec() -> NetworkSpec:
     )
 
 
-def test_relu_input_on_its_kink_is_a_precision_warning():
-    report = check(_relu_on_its_kink_spec(), devices=["cpu"])
+@pytest.mark.parametrize("dim", [3, 8])  # 8: the BatchNorm's per-channel floor reaches the ReLU
+def test_relu_input_on_its_kink_is_a_precision_warning(dim):
+    report = check(_relu_on_its_kink_spec(dim), devices=["cpu"])
     assert report.ok, report.summary()
 
 
