@@ -340,7 +340,8 @@ def only_noise_elements_differ(
 def normalization_floor(
     layer: LayerSpec, input: np.ndarray, weight: np.ndarray | None, train: bool
 ) -> np.ndarray | float:
-    r"""Per channel, the size of the terms that cancel in a batch/instance norm's output.
+    r"""Per channel (per group, per row), the size of the terms that cancel in a
+    normalization layer's output (batch, instance, group and layer norm).
 
     :math:`y = (x - \mu)\,\mathrm{invstd}\,\gamma + \beta` subtracts two numbers of size
     :math:`|x|` and then multiplies by :math:`\mathrm{invstd}\,|\gamma|`, which is up to
@@ -353,6 +354,23 @@ def normalization_floor(
     Returns 0.0 when the layer does not normalize with the input's own statistics.
     """
     kwargs = layer.kwargs
+    x = np.asarray(input, np.float64)
+    eps = kwargs.get("eps", 1e-5)
+    if layer.type in ("GroupNorm", "LayerNorm") and x.size:
+        if layer.type == "GroupNorm":  # statistics per (sample, group)
+            rows = x.reshape(x.shape[0], kwargs["num_groups"], -1)  # (N, G, C/G * space)
+            gamma_shape = [1, -1] + [1] * (x.ndim - 2)
+        else:  # statistics over the normalized (last) dims
+            shape = kwargs["normalized_shape"]
+            k = 1 if isinstance(shape, int) else len(shape)
+            rows = x.reshape(-1, 1, int(np.prod(x.shape[x.ndim - k :])))  # (rows, 1, norm)
+            gamma_shape = list(x.shape[x.ndim - k :])
+        invstd = 1 / np.sqrt(rows.var(axis=2, keepdims=True) + eps)
+        per_row = np.max(np.abs(rows), axis=2, keepdims=True) * invstd
+        floor = np.broadcast_to(per_row, rows.shape).reshape(x.shape)
+        if weight is not None:
+            floor = floor * np.abs(np.asarray(weight, np.float64)).reshape(gamma_shape)
+        return floor
     if layer.type.startswith("BatchNorm"):
         if not (train or not kwargs.get("track_running_stats", True)):
             return 0.0
@@ -363,10 +381,9 @@ def normalization_floor(
         axes = tuple(range(2, input.ndim)) if input.ndim > 2 else (input.ndim - 1,)
     else:
         return 0.0
-    x = np.asarray(input, np.float64)
     if x.size == 0:
         return 0.0
-    invstd = 1 / np.sqrt(x.var(axis=axes, keepdims=True) + kwargs.get("eps", 1e-5))
+    invstd = 1 / np.sqrt(x.var(axis=axes, keepdims=True) + eps)
     floor = np.max(np.abs(x), axis=axes, keepdims=True) * invstd
     if weight is not None:
         channel_axis = 1 if input.ndim > 2 or layer.type.startswith("BatchNorm") else 0

@@ -419,3 +419,30 @@ def test_a_step_off_by_one_part_in_a_thousand_is_still_caught(monkeypatch):
         assert not report.ok, dtype
         first = report.mismatches[0]
         assert (first.kind, first.step) == ("step", 1)
+
+
+@pytest.mark.parametrize(
+    "layer",
+    [
+        LayerSpec("GroupNorm", {"num_groups": 2, "num_channels": 4}),
+        LayerSpec("LayerNorm", {"normalized_shape": 4}),
+    ],
+    ids=lambda spec: spec.type,
+)
+def test_small_error_in_a_group_or_layer_norm_forward_is_still_caught(monkeypatch, layer):
+    """Their floors are per group / per row: an ordinary batch is judged at its own scale."""
+    cls = getattr(rnn, layer.type)
+    original = cls.forward
+    monkeypatch.setattr(cls, "forward", lambda self, x: original(self, x) * SCALE)
+    spec = NetworkSpec(
+        (3, 5),
+        [LayerSpec("Linear", {"in_features": 5, "out_features": 4}), layer],
+        LayerSpec("MSELoss", {"reduction": "mean"}),
+        {"kind": "regression"},
+        seed=4,
+    )
+    for dtype in ("float32", "float64"):
+        report = check(spec, devices=["cpu"], dtypes=(dtype,))
+        assert not report.ok, dtype
+        first = report.mismatches[0]
+        assert (first.kind, first.layer_type) == ("forward", layer.type)
