@@ -108,8 +108,9 @@ def fuzz(args: argparse.Namespace) -> int:
     )
     if warned:
         print(
-            f"{warned} case(s) had precision warnings (a float32 difference neither side can "
-            "be faulted for, or a step on a rounding-noise gradient; not counted as failures)"
+            f"{warned} case(s) had precision warnings (rounding neither side can be faulted "
+            "for: near-ties in a max, inputs on a kink, steps on rounding-level gradients; "
+            "harness/precision.py; not counted as failures)"
         )
     if known:
         print(
