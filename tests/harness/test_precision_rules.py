@@ -446,3 +446,32 @@ def test_small_error_in_a_group_or_layer_norm_forward_is_still_caught(monkeypatc
         assert not report.ok, dtype
         first = report.mismatches[0]
         assert (first.kind, first.layer_type) == ("forward", layer.type)
+
+
+def _adagrad_on_a_cancelled_bias_spec() -> NetworkSpec:
+    """BatchNorm(batch statistics) after a BatchNorm: the first one's bias shifts every
+    sample alike and the second removes the shift, so its gradient is 0 in the math and
+    Adagrad (g / sqrt(sum g^2)) turns the rounding noise into steps of +-lr, in float64
+    as in float32 (found by the thorough profile)."""
+    return NetworkSpec(
+        (3, 2),
+        [
+            LayerSpec("Dropout", {"p": 0.5}),
+            LayerSpec("ReLU", {}),
+            LayerSpec("BatchNorm1d", {"num_features": 2}),
+            LayerSpec("ReLU", {}),
+            LayerSpec("BatchNorm1d", {"num_features": 2, "track_running_stats": False}),
+        ],
+        LayerSpec("MSELoss", {"reduction": "mean"}),
+        {"kind": "regression"},
+        optimizer=LayerSpec("Adagrad", {"lr": 0.007812}),
+        steps=2,
+        train=False,
+        seed=4,
+    )
+
+
+def test_what_float64_is_excused_for_float32_is_too():
+    report = check(_adagrad_on_a_cancelled_bias_spec(), devices=["cpu"])
+    assert report.ok, report.summary()
+    assert {w.dtype for w in report.warnings} == {"float32", "float64"}
