@@ -475,3 +475,20 @@ def test_what_float64_is_excused_for_float32_is_too():
     report = check(_adagrad_on_a_cancelled_bias_spec(), devices=["cpu"])
     assert report.ok, report.summary()
     assert {w.dtype for w in report.warnings} == {"float32", "float64"}
+
+
+def test_near_kink_requires_each_side_to_take_a_one_sided_derivative():
+    """At an input on ReLU's kink, 0 and g are the two honest answers; 1.001 g is not."""
+    from harness.compare import FLOAT32
+    from harness.precision import near_kink
+
+    relu = LayerSpec("ReLU", {})
+    x = np.array([1e-9, 0.5, -0.3])  # element 0 sits on the kink within rounding
+    g_out = np.array([0.8, 0.2, -0.6])
+    g_ref = np.array([0.0, 0.2, 0.0])  # the reference took relu'(0-) = 0 there
+    passes = np.array([0.8, 0.2, 0.0])  # the other side took relu'(0+) = 1
+    assert near_kink(relu, x, g_out, g_ref, passes, FLOAT32, 0.0)
+    scaled = np.array([0.8 * SCALE, 0.2, 0.0])  # neither one-sided derivative
+    assert not near_kink(relu, x, g_out, g_ref, scaled, FLOAT32, 0.0)
+    away = np.array([0.0, 0.2 * SCALE, 0.0])  # differs at an element far from the kink
+    assert not near_kink(relu, x, g_out, g_ref, away, FLOAT32, 0.0)
