@@ -65,3 +65,93 @@ def test_module_parameters_are_checked_too(rng):
 def test_a_plain_function_needs_a_backward():
     with pytest.raises(ValueError, match="pass backward="):
         gradcheck(np.tanh, np.zeros(3))
+
+
+@pytest.mark.parametrize("a", [-1.5, 0.5, 2.0])
+def test_the_numerical_derivative_has_central_difference_accuracy(a):
+    """f(x) = x^3 at a, g = 1: f'(a) = 3a^2, exactly known.
+
+    The central difference errs by eps^2 |f'''| / 6 = eps^2 = 1e-12 (truncation) plus
+    about u |a|^3 / eps <= 1e-9 (rounding); a one-sided one by eps |f''| / 2 = 3 eps |a|
+    >= 1.5e-6. 1e-8 sits between, so the test sees which difference gradcheck takes.
+    """
+    result = gradcheck(
+        lambda x: x**3,
+        np.array([a]),
+        backward=lambda g, x: 3 * x**2 * g,
+        grad_output=np.ones(1),
+        atol=1e-8,
+        rtol=0.0,
+    )
+    assert abs(result.worst["numerical"] - 3 * a**2) < 1e-8, str(result)
+    assert result.ok, str(result)
+
+
+def _linear_with_stale_grads(dtype):
+    from reference.nn import Linear
+
+    layer = Linear(3, 2, rng=0, dtype=dtype)
+    x = np.random.default_rng(1).standard_normal((5, 3))
+    layer(x)
+    layer.backward(np.random.default_rng(2).standard_normal((5, 2)))  # grads now non-zero
+    return layer, x
+
+
+def test_stale_parameter_grads_neither_fail_the_check_nor_change(rng):
+    """Backward *adds* J^T g to Parameter.grad: a grad left by an earlier backward would
+    be counted in the analytic side unless gradcheck clears it, and the caller's grads
+    must come back as they were (gradcheck works on a copy)."""
+    layer, x = _linear_with_stale_grads(np.float64)
+    before = {name: p.grad.copy() for name, p in layer.named_parameters()}
+    assert all(np.any(g != 0) for g in before.values())
+
+    result = gradcheck(layer, x, **GRADCHECK)
+
+    assert result.ok, str(result)
+    for name, param in layer.named_parameters():
+        assert param.grad is not None and param.grad.dtype == np.float64, name
+        np.testing.assert_array_equal(param.grad, before[name], err_msg=name)
+
+
+def test_the_callers_float32_layer_is_left_float32_and_unchanged():
+    """gradcheck computes in float64 on a copy; the layer the caller passed keeps its
+    dtype, values and grads (``.double()`` is in place, so it must not run on it)."""
+    layer, x = _linear_with_stale_grads(np.float32)
+    before = {name: (p.data.copy(), p.grad.copy()) for name, p in layer.named_parameters()}
+
+    result = gradcheck(layer, x, **GRADCHECK)
+
+    assert result.ok, str(result)
+    for name, param in layer.named_parameters():
+        data, grad = before[name]
+        assert param.data.dtype == np.float32 and param.grad.dtype == np.float32, name
+        np.testing.assert_array_equal(param.data, data, err_msg=name)
+        np.testing.assert_array_equal(param.grad, grad, err_msg=name)
+
+
+def test_the_default_step_and_tolerances_are_the_documented_ones():
+    """The README calls ``gradcheck(layer, x)``: its defaults are torch.autograd.gradcheck's,
+    as gradcheck's docstring says (eps = 1e-6, atol = 1e-5, rtol = 1e-3)."""
+    import inspect
+
+    import torch
+
+    documented = {"eps": "1e-6", "atol": "1e-5", "rtol": "1e-3"}
+    ours = inspect.signature(gradcheck).parameters
+    torchs = inspect.signature(torch.autograd.gradcheck).parameters
+    for name, value in documented.items():
+        assert f"{name} = {value}" in (gradcheck.__doc__ or ""), name
+        assert ours[name].default == float(value), name
+        assert torchs[name].default == float(value), name
+
+
+def test_the_readme_example_passes_with_the_defaults():
+    """README: ``gradcheck(layer, x)`` on a float32 Conv2d, default step and tolerances."""
+    import reference.nn as rnn
+
+    layer = rnn.Conv2d(3, 8, 3, padding="same", rng=0)
+    x = np.random.default_rng(0).standard_normal((2, 3, 9, 9))
+    result = gradcheck(layer, x)
+    assert result.ok and "passed" in str(result), str(result)
+    assert result.checked == x.size + layer.weight.data.size + layer.bias.data.size
+    assert layer.weight.dtype == np.float32
