@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import argparse
 import collections
+import math
+import re
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
+from typing import Any, NoReturn
 
 import numpy as np
 
@@ -24,22 +27,102 @@ def _csv(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argument parser whose errors are one line on stderr (exit status 2)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def _dtypes(text: str) -> tuple[str, ...]:
+    """``--dtype``: canonical names (torch's spellings: float, double, half, bfloat16)."""
+    from .dtypes import parse_dtypes
+
+    try:
+        return parse_dtypes(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def _devices(text: str) -> tuple[str, ...]:
+    """``--device``: a comma-separated list of ``cpu``, ``cuda`` and ``cuda:N``."""
+    devices: list[str] = []
+    for device in _csv(text) or []:
+        device = device.lower()
+        if not re.fullmatch(r"cpu|cuda(:\d+)?", device):
+            raise argparse.ArgumentTypeError(
+                f"unknown device {device!r}: use cpu, cuda or cuda:N (comma-separated)"
+            )
+        if device not in devices:
+            devices.append(device)
+    if not devices:
+        raise argparse.ArgumentTypeError("no device given: use cpu, cuda or cuda:N")
+    return tuple(devices)
+
+
+def _number(kind: type, least: float = 0, strict: bool = True) -> Callable[[str], Any]:
+    """An argparse type: a ``kind`` number above ``least`` (at least it, if not strict)."""
+    word = "an integer" if kind is int else "a number"
+    bound = f"> {least:g}" if strict else f">= {least:g}"
+
+    def parse(text: str) -> Any:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {word} {bound}, got {text!r}") from None
+        if not math.isfinite(value) or (value <= least if strict else value < least):
+            raise argparse.ArgumentTypeError(f"expected {word} {bound}, got {text!r}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in some messages
+    return parse
+
+
+def _check_cuda(parser: argparse.ArgumentParser, devices: Sequence[str] | None) -> None:
+    """A one-line error (exit 2) for a CUDA device this machine does not have."""
+    cuda = [d for d in devices or () if d.startswith("cuda")]
+    if not cuda:
+        return
+    import torch
+
+    version = ".".join(torch.__version__.split("+")[0].split(".")[:2])
+    if not torch.cuda.is_available():
+        why = "built without CUDA" if torch.version.cuda is None else "found no GPU"
+        parser.error(
+            f"--device {cuda[0]}: no CUDA device here (torch {version} {why}); use --device cpu"
+        )
+    count = torch.cuda.device_count()
+    for device in cuda:
+        if ":" in device and int(device.split(":")[1]) >= count:
+            parser.error(
+                f"--device {device}: this machine has {count} CUDA device(s), "
+                f"cuda:0 to cuda:{count - 1}"
+            )
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m harness", description="Hold torch to the NumPy reference."
-    )
+    parser = _Parser(prog="python -m harness", description="Hold torch to the NumPy reference.")
     sub = parser.add_subparsers(dest="command", required=True)
     fuzz = sub.add_parser("fuzz", help="check random networks; save every failure")
-    fuzz.add_argument("--cases", type=int, default=None, help="number of cases (default 50)")
-    fuzz.add_argument("--time", type=float, default=None, help="run for this many seconds")
+    count, at_least_1 = _number(int), _number(int, 1, strict=False)
+    fuzz.add_argument("--cases", type=count, default=None, help="number of cases (default 50)")
+    fuzz.add_argument("--time", type=_number(float), default=None, help="run for this many seconds")
     fuzz.add_argument("--seed", type=int, default=0, help="seed of the case generator")
-    fuzz.add_argument("--device", default=None, help="cpu,cuda (default: all present)")
-    fuzz.add_argument("--dtype", default="float32,float64")
+    fuzz.add_argument(
+        "--device", type=_devices, default=None, help="cpu,cuda,cuda:N (default: all present)"
+    )
+    fuzz.add_argument(
+        "--dtype",
+        type=_dtypes,
+        default="float32,float64",
+        help="float32 (float), float64 (double), float16 (half), bfloat16; comma-separated "
+        "(default: %(default)s)",
+    )
     fuzz.add_argument("--out", default="failures", help="where failures are saved")
-    fuzz.add_argument("--max-layers", type=int, default=6)
-    fuzz.add_argument("--max-width", type=int, default=16)
-    fuzz.add_argument("--max-batch", type=int, default=4)
-    fuzz.add_argument("--max-spatial", type=int, default=8)
+    fuzz.add_argument("--max-layers", type=at_least_1, default=6)
+    fuzz.add_argument("--max-width", type=at_least_1, default=16)
+    fuzz.add_argument("--max-batch", type=at_least_1, default=4)
+    fuzz.add_argument("--max-spatial", type=at_least_1, default=8)
     fuzz.add_argument("--families", default=None, help="dense,conv,embedding (default: all)")
     fuzz.add_argument("--exclude", default=None, help="layer/optimizer types to leave out")
     fuzz.add_argument(
@@ -51,8 +134,12 @@ def _parser() -> argparse.ArgumentParser:
     fuzz.add_argument("--no-progress", action="store_true", help="no progress bar")
     replay = sub.add_parser("replay", help="rerun a saved case (folder or spec.json)")
     replay.add_argument("path")
-    replay.add_argument("--device", default=None)
-    replay.add_argument("--dtype", default=None)
+    replay.add_argument(
+        "--device", type=_devices, default=None, help="cpu,cuda,cuda:N (default: as saved)"
+    )
+    replay.add_argument(
+        "--dtype", type=_dtypes, default=None, help="float32,float64,... (default: as saved)"
+    )
     show = sub.add_parser("show", help="print a saved case's architecture and shapes")
     show.add_argument("path")
     return parser
@@ -67,7 +154,7 @@ def fuzz(args: argparse.Namespace) -> int:
 
     cases = args.cases if args.cases is not None else (None if args.time else 50)
     deadline = time.monotonic() + args.time if args.time else None
-    devices, dtypes = _csv(args.device), _csv(args.dtype) or ["float32", "float64"]
+    devices, dtypes = args.device, args.dtype  # validated and canonical (see _parser)
     limits = {
         "max_layers": args.max_layers,
         "max_width": args.max_width,
@@ -133,13 +220,16 @@ def fuzz(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command in ("fuzz", "replay"):
+        _check_cuda(parser, args.device)
     if args.command == "fuzz":
         return fuzz(args)
     from .report import format_report, load_spec, replay
 
     if args.command == "replay":
-        report = replay(args.path, devices=_csv(args.device), dtypes=_csv(args.dtype))
+        report = replay(args.path, devices=args.device, dtypes=args.dtype)
         print(format_report(report))
         return 0 if report.ok else 1
     from .spec import describe

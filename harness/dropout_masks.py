@@ -33,6 +33,8 @@ import torch
 
 from reference.functional import dropout_mask_shape
 
+from .dtypes import parse_dtype
+
 __all__ = ["torch_dropout_mask", "seed_torch", "dropout_kind", "Reseeded"]
 
 _KINDS = ("dropout", "dropout1d", "dropout2d", "dropout3d")
@@ -61,10 +63,20 @@ def dropout_kind(module_or_fn: Any) -> str:
     return kind
 
 
-def _torch_dtype(dtype: Any) -> Any:
+_TORCH_DTYPES = {
+    "float64": torch.float64,
+    "float32": torch.float32,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
+
+
+def _torch_dtype(dtype: Any) -> torch.dtype:
+    """A torch dtype, or the torch dtype of any name ``harness.dtypes.parse_dtype`` takes
+    (``np.float32``, ``"half"``, ``"bfloat16"``, ...)."""
     if isinstance(dtype, torch.dtype):
         return dtype
-    return {"float32": torch.float32, "float64": torch.float64}[np.dtype(dtype).name]
+    return _TORCH_DTYPES[parse_dtype(dtype)]
 
 
 def torch_dropout_mask(
@@ -81,8 +93,11 @@ def torch_dropout_mask(
     ``torch_module_or_fn``: the real torch dropout module (run in training mode, its
     mode restored afterwards) or a functional called as ``fn(ones)`` (its default
     ``training=True``). ``dtype`` and ``device`` must be the real forward's: the draw
-    may depend on them. Returns the input's shape for ``dropout``, the broadcast shape
-    ``(N, C, 1, ...)`` for the channel-wise kinds (see the module docstring).
+    may depend on them. ``dtype`` is a torch dtype or any name ``parse_dtype`` takes,
+    half precision included (a kept one becomes ``1/(1-p)``, which may round, or
+    overflow to inf in float16, but never to 0, so ``output != 0`` is still the mask).
+    Returns the input's shape for ``dropout``, the broadcast shape ``(N, C, 1, ...)``
+    for the channel-wise kinds (see the module docstring).
     """
 
     kind = kind or dropout_kind(torch_module_or_fn)

@@ -3,6 +3,12 @@
 Every layer output gets ``retain_grad()``, the input ``requires_grad``, and one
 ``loss.backward(upstream)`` fills in the gradient wrt each layer's output and
 every parameter. TF32 is switched off on CUDA (see ``harness.compare``).
+
+The dtype is any name :func:`harness.dtypes.parse_dtype` accepts. The float64 case
+data reach torch rounded once to it, as :func:`harness.dtypes.round_to` rounds them
+(bfloat16, which NumPy lacks, by way of float32, then torch's round-to-nearest-even);
+index inputs and class targets stay int64. A half-precision run returns float32
+arrays (exact for float16 and bfloat16), so a ``Trace`` is always NumPy.
 """
 
 from __future__ import annotations
@@ -12,14 +18,42 @@ from typing import Any, overload
 import numpy as np
 import torch
 
+from ..dtypes import HALF_DTYPES, parse_dtype
 from ..spec import NetworkSpec, SpecError
 from . import DROPOUT_TYPES, CaseData, Trace, case_data, check_unchanged, dropout_seed
 
-__all__ = ["TorchBackend", "torch_dtype", "build_torch_layer"]
+__all__ = ["TorchBackend", "torch_dtype", "to_torch", "build_torch_layer"]
+
+
+_TORCH_DTYPES = {
+    "float64": torch.float64,
+    "float32": torch.float32,
+    "float16": torch.float16,
+    "bfloat16": torch.bfloat16,
+}
 
 
 def torch_dtype(dtype: Any) -> torch.dtype:
-    return {"float32": torch.float32, "float64": torch.float64}[np.dtype(dtype).name]
+    """The torch dtype of any name :func:`harness.dtypes.parse_dtype` accepts."""
+    return _TORCH_DTYPES[parse_dtype(dtype)]
+
+
+def to_torch(array: np.ndarray, dtype: str, device: str) -> torch.Tensor:
+    """A float64 (or integer) NumPy array as a torch tensor in ``dtype`` on ``device``.
+
+    Rounded as :func:`harness.dtypes.round_to` rounds: float32 and float16 once, by
+    NumPy, bfloat16 by NumPy to float32 and then by torch (nearest even; torch's own
+    float64 conversions go by way of float32 too, so for bfloat16 this is
+    ``torch.from_numpy(array).to(torch.bfloat16)``). Integer arrays stay as they are.
+    A new tensor: writing into it leaves ``array`` alone."""
+    array = np.asarray(array)
+    if array.dtype.kind != "f":
+        return torch.from_numpy(array.copy()).to(device)
+    name = parse_dtype(dtype)
+    staged = "float32" if name == "bfloat16" else name
+    with np.errstate(over="ignore"):  # past the format's range is inf, as torch rounds it
+        tensor = torch.from_numpy(np.array(array, dtype=staged))
+    return tensor.to(device=device, dtype=_TORCH_DTYPES[name])
 
 
 def build_torch_layer(
@@ -30,9 +64,11 @@ def build_torch_layer(
     if cls is None:
         raise SpecError(f"torch.nn has no {type_}")
     kwargs = dict(kwargs)
+    name = parse_dtype(dtype)
     for key in ("weight", "pos_weight"):
         if isinstance(kwargs.get(key), list):
-            kwargs[key] = torch.tensor(kwargs[key], dtype=dtype, device=device)
+            values = np.asarray(kwargs[key], dtype=np.float64)
+            kwargs[key] = to_torch(values, name, device)
     return cls(**kwargs)
 
 
@@ -48,13 +84,27 @@ def _np(t: torch.Tensor) -> np.ndarray: ...
 @overload
 def _np(t: torch.Tensor | None) -> np.ndarray | None: ...
 def _np(t: torch.Tensor | None) -> np.ndarray | None:
-    return None if t is None else t.detach().cpu().numpy().copy()
+    """A NumPy copy of ``t``; float16 and bfloat16 come back as float32 (exactly)."""
+    if t is None:
+        return None
+    t = t.detach().cpu()
+    if t.dtype in (torch.float16, torch.bfloat16):
+        t = t.float()
+    return t.numpy().copy()
 
 
 class TorchBackend:
+    """Runs a spec in torch on ``device`` in ``dtype`` (any :func:`parse_dtype` name).
+
+    ``dtype_name`` is the canonical name, ``dtype`` the NumPy dtype of the arrays it
+    returns: the dtype itself for float32 and float64, float32 for float16 and bfloat16.
+    """
+
     def __init__(self, device: str = "cpu", dtype: Any = np.float32):
         self.device = str(device)
-        self.dtype = np.dtype(dtype)
+        self.dtype_name = parse_dtype(dtype)
+        self.torch_dtype = _TORCH_DTYPES[self.dtype_name]
+        self.dtype = np.dtype("float32" if self.dtype_name in HALF_DTYPES else self.dtype_name)
         self.name = f"torch-{self.device}"
         if self.device.startswith("cuda"):
             torch.backends.cuda.matmul.allow_tf32 = False
@@ -65,13 +115,13 @@ class TorchBackend:
         from ..dropout_masks import torch_dropout_mask
 
         layer = spec.layers[index]
-        module = build_torch_layer(layer.type, layer.kwargs, torch_dtype(self.dtype), self.device)
+        module = build_torch_layer(layer.type, layer.kwargs, self.torch_dtype, self.device)
         return torch_dropout_mask(
-            module, shape, self.dtype, self.device, dropout_seed(spec, index, call)
+            module, shape, self.torch_dtype, self.device, dropout_seed(spec, index, call)
         )
 
     def build(self, spec: NetworkSpec, data: CaseData) -> tuple[Any, Any, Any]:
-        tdtype = torch_dtype(self.dtype)
+        tdtype = self.torch_dtype
         # the weights are loaded next; torch's own init is wasted work but cheap at these
         # sizes (building on the meta device costs more in dispatch than it saves)
         model = torch.nn.Sequential(
@@ -81,7 +131,7 @@ class TorchBackend:
             ]
         )
         model.to(device=self.device, dtype=tdtype)
-        state = {k: torch.from_numpy(np.asarray(v)) for k, v in data.weights.items()}
+        state = {k: to_torch(v, self.dtype_name, self.device) for k, v in data.weights.items()}
         with torch.no_grad():
             model.load_state_dict(state, strict=True)
         model.train(spec.train)
@@ -94,15 +144,16 @@ class TorchBackend:
 
     def run(self, spec: NetworkSpec, data: CaseData | None = None) -> Trace:
         data = data if data is not None else case_data(spec)
-        x_np, target_np, upstream_np = data.cast(self.dtype)
-        copies = (x_np.copy(), target_np.copy(), upstream_np.copy())
         model, loss_fn, optimizer = self.build(spec, data)
         layers = list(model)
-        x = torch.from_numpy(x_np).to(self.device)
+        x, target, upstream = (
+            to_torch(a, self.dtype_name, self.device)
+            for a in (data.input, data.target, data.upstream)
+        )
+        # what torch was handed, to tell afterwards whether it wrote into any of it
+        handed = [_np(t) for t in (x, target, upstream)]
         if spec.input_kind == "float":
             x.requires_grad_(True)
-        target = torch.from_numpy(target_np).to(self.device)
-        upstream = torch.from_numpy(upstream_np).to(self.device)
 
         def forward_backward(call: int) -> tuple[list, Any]:
             outputs, h = [], x
@@ -118,8 +169,27 @@ class TorchBackend:
             return outputs, loss
 
         outputs, loss = forward_backward(0)
+        trace = self._trace(spec, model, outputs, loss, x)
+        for k in range(spec.steps if optimizer is not None else 0):
+            if k > 0:
+                optimizer.zero_grad()
+                forward_backward(k)
+            optimizer.step()
+            trace.steps.append({name: _np(v) for name, v in model.state_dict().items()})
+        if self.device != "cpu":
+            torch.cuda.synchronize()
+        for name, before, tensor in zip(
+            ("input", "target", "upstream gradient"), handed, (x, target, upstream)
+        ):
+            check_unchanged(name, before, _np(tensor))
+        return trace
+
+    def _trace(
+        self, spec: NetworkSpec, model: Any, outputs: list, loss: torch.Tensor, x: torch.Tensor
+    ) -> Trace:
+        """The first forward and backward, as NumPy (float32 for the half dtypes)."""
         grads = [o.grad if o.grad is not None else torch.zeros_like(o) for o in outputs]
-        trace = Trace(
+        return Trace(
             outputs=[_np(o) for o in outputs],
             loss=_np(loss),
             grad_outputs=[_np(g) for g in grads],
@@ -130,16 +200,3 @@ class TorchBackend:
             },
             buffers={name: _np(b) for name, b in model.named_buffers()},
         )
-        for k in range(spec.steps if optimizer is not None else 0):
-            if k > 0:
-                optimizer.zero_grad()
-                forward_backward(k)
-            optimizer.step()
-            trace.steps.append({name: _np(v) for name, v in model.state_dict().items()})
-        if self.device != "cpu":
-            torch.cuda.synchronize()
-        for name, before, after in zip(
-            ("input", "target", "upstream gradient"), copies, (x_np, target_np, upstream_np)
-        ):
-            check_unchanged(name, before, after)
-        return trace
