@@ -244,8 +244,12 @@ def _channel_norm_backward(
         x_hat, _, _, invstd = _batch_stats(input, stat_axes, eps)
     else:
         x_hat, invstd = _eval_stats(_wide(input), running_mean, running_var, eps)
+    # unlike the forward, torch's CPU backward sums in the input's dtype (opmath_t is
+    # float for float): a float32 implementation's sums, whose terms cancel when the
+    # gradient is 0 in the math, so the backward works in the input's dtype too
+    x_hat, invstd = x_hat.astype(input.dtype), invstd.astype(input.dtype)
     grad_x_hat, grad_weight, grad_bias = affine_backward(
-        _wide(grad_output), x_hat, weight, bias, shape, shared
+        grad_output, x_hat, weight, bias, shape, shared
     )
     if use_input_stats:
         grad_input = normalize_backward(grad_x_hat, x_hat, invstd, stat_axes)
