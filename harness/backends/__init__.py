@@ -52,6 +52,19 @@ class CaseData:
         t = self.target if self.target.dtype.kind == "i" else self.target.astype(dtype)
         return x, t, self.upstream.astype(dtype)
 
+    def rounded_to(self, dtype: str) -> CaseData:
+        """The same case with every float array rounded to ``dtype`` (kept in float64):
+        exactly what a backend computing in ``dtype`` receives."""
+        from ..dtypes import round_to
+
+        return CaseData(
+            {k: round_to(v, dtype) for k, v in self.weights.items()},
+            round_to(self.input, dtype),
+            round_to(self.target, dtype),
+            round_to(self.upstream, dtype),
+            self.output_shape,
+        )
+
 
 def _softmax(z: np.ndarray, axis: int) -> np.ndarray:
     e = np.exp(z - z.max(axis=axis, keepdims=True))

@@ -9,6 +9,7 @@ must equal torch's) come from a ``mask_fn`` the caller passes in.
 from __future__ import annotations
 
 from collections.abc import Callable
+from enum import Enum
 from typing import Any
 
 import numpy as np
@@ -16,10 +17,37 @@ import numpy as np
 from ..spec import NetworkSpec, SpecError, build_reference_layers, layer_kwargs, reference_class
 from . import DROPOUT_TYPES, CaseData, Trace, case_data, check_unchanged
 
-__all__ = ["ReferenceBackend", "MaskFn"]
+__all__ = ["ReferenceBackend", "MaskFn", "Perturb", "Site"]
 
 # (layer index, input shape, forward call) -> keep-mask
 MaskFn = Callable[[int, tuple[int, ...], int], np.ndarray]
+
+
+class Site(str, Enum):
+    """Where a run may be perturbed (``harness.bounds``' stochastic arithmetic)."""
+
+    INPUT = "input"  # the network input
+    WEIGHT = "weight"  # a parameter as loaded
+    OUTPUT = "output"  # a layer's output
+    BUFFER = "buffer"  # a layer's running statistics after its forward
+    LOSS = "loss"
+    GRAD_OUTPUT = "grad_output"  # the loss's gradient wrt the network output
+    GRAD_INPUT = "grad_input"  # the gradient a layer's backward returns
+    GRAD_PARAM = "grad_param"
+    OPTIMIZER_GRAD = "optimizer_grad"  # a gradient as the optimizer reads it
+    UPDATE = "update"  # a parameter's change in an optimizer step
+    STEPPED = "stepped"  # a parameter after a step
+    STATE = "state"  # an optimizer state array (moments) after a step
+
+
+# (array, site, layer index or None, basis) -> the array, perturbed; the basis is what an
+# error at the site may be measured against: the layer's input at its output, the
+# incoming gradient at its input gradient (harness.known)
+Perturb = Callable[..., np.ndarray]
+
+
+def _same(array: np.ndarray, site: Site, layer: int | None, basis: Any = None) -> np.ndarray:
+    return array
 
 
 class ReferenceBackend:
@@ -49,16 +77,28 @@ class ReferenceBackend:
         dtype: Any = np.float64,
         data: CaseData | None = None,
         mask_fn: MaskFn | None = None,
+        perturb: Perturb | None = None,
     ) -> Trace:
+        """Forward, backward and the optimizer steps of ``spec``; every value recorded.
+
+        ``perturb`` (``harness.bounds``) is applied at every :class:`Site`: the input and
+        weights, each layer's output and buffers, the loss, each gradient, and each
+        parameter's update and state after a step; the trace records the perturbed values.
+        """
         dtype = np.dtype(dtype)
         data = data if data is not None else case_data(spec)
         x, target, upstream = data.cast(dtype)
         copies = (x.copy(), target.copy(), upstream.copy())
         model, loss_fn, optimizer = self.build(spec, dtype, data)
         layers = list(model)
+        noise = perturb or _same
+        for layer_index, module in enumerate(layers):
+            for param in module.parameters():
+                param.data = noise(param.data, Site.WEIGHT, layer_index)
+        x_in = noise(x.copy(), Site.INPUT, None) if perturb and x.dtype.kind == "f" else x
 
         def forward_backward(call: int) -> tuple[list, Any, list, Any]:
-            outputs, h = [], x
+            outputs, h = [], x_in
             for index, module in enumerate(layers):
                 if spec.train and spec.layers[index].type in DROPOUT_TYPES:
                     if mask_fn is None:
@@ -67,14 +107,20 @@ class ReferenceBackend:
                             "(torch's mask, so both sides drop the same units)"
                         )
                     module.mask = mask_fn(index, tuple(np.shape(h)), call)
-                h = module(h)
+                h = noise(module(h), Site.OUTPUT, index, h)
+                _perturb_buffers(module, noise, index)
                 outputs.append(h)
-            loss = loss_fn(h, target)
-            g = loss_fn.backward(upstream.copy())
+            loss = noise(np.asarray(loss_fn(h, target)), Site.LOSS, None)
+            g = noise(loss_fn.backward(upstream.copy()), Site.GRAD_OUTPUT, None)
             grads: list[Any] = [None] * len(layers)
             for index in range(len(layers) - 1, -1, -1):
                 grads[index] = g
                 g = layers[index].backward(g)
+                if g is not None and np.asarray(g).dtype.kind == "f":
+                    g = noise(g, Site.GRAD_INPUT, index, grads[index])
+                for param in layers[index].parameters():
+                    if param.grad is not None:
+                        param.grad = noise(param.grad, Site.GRAD_PARAM, index)
             grad_input = g if spec.input_kind == "float" else None
             return outputs, loss, grads, grad_input
 
@@ -95,7 +141,7 @@ class ReferenceBackend:
             if k > 0:
                 optimizer.zero_grad()
                 forward_backward(k)
-            optimizer.step()
+            _perturbed_step(optimizer, layers, noise)
             trace.steps.append(
                 {name: np.array(v, copy=True) for name, v in model.state_dict().items()}
             )
@@ -104,3 +150,31 @@ class ReferenceBackend:
         ):
             check_unchanged(name, before, after)
         return trace
+
+
+def _perturb_buffers(module: Any, noise: Perturb, index: int) -> None:
+    """Running statistics are stored values too: perturb the floating ones in place."""
+    for name, buf in list(module._buffers.items()):
+        if buf is not None and buf.dtype.kind == "f":
+            module._buffers[name] = noise(buf, Site.BUFFER, index)
+
+
+def _perturbed_step(optimizer: Any, layers: list, noise: Perturb) -> None:
+    """``optimizer.step()``, then each parameter's update, value and state perturbed."""
+    if noise is _same:
+        optimizer.step()
+        return
+    before = [[p.data.copy() for p in module.parameters()] for module in layers]
+    for index, module in enumerate(layers):
+        for param in module.parameters():
+            if param.grad is not None:
+                param.grad = noise(param.grad, Site.OPTIMIZER_GRAD, index)
+    optimizer.step()
+    for index, (module, olds) in enumerate(zip(layers, before)):
+        for param, old in zip(module.parameters(), olds):
+            update = noise(param.data - old, Site.UPDATE, index)
+            param.data = noise(old + update, Site.STEPPED, index)
+            state = optimizer.state.get(param, {})
+            for key, value in state.items():
+                if isinstance(value, np.ndarray) and value.dtype.kind == "f":
+                    state[key] = noise(value, Site.STATE, index)

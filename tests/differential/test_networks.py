@@ -53,16 +53,20 @@ def test_known_torch_deviations_are_found_and_classified(device, name):
     it under ``known``; float32 agrees, and the same layer type is not excluded anywhere."""
     if not available(name):
         pytest.skip(f"reference.nn.{name} not implemented yet")
+    known = KNOWN_TORCH_DEVIATIONS[name]
     spec = NetworkSpec(
-        (2, 3),
-        [KNOWN_TORCH_DEVIATIONS[name].example],
+        (8, 16),
+        # log-probabilities: inputs from about -6 to 0, where each deviation shows
+        [LayerSpec("LogSoftmax", {"dim": 1}), known.example],
         LayerSpec("MSELoss", {}),
         {"kind": "regression"},
         seed=0,
     )
     report = check(spec, devices=[device], dtypes=("float32", "float64"))
     assert report.ok, report.summary()
-    assert [(k.dtype, k.layer_type) for k in report.known] == [("float64", name)]
+    found = {(k.dtype, k.layer_type) for k in report.known}
+    assert found, f"the deviation no longer shows: the case lost its point\n{report.summary()}"
+    assert found <= {(dtype, name) for dtype in known.dtypes}, report.summary()
 
 
 @pytest.mark.parametrize("name", sorted(KNOWN_TORCH_OPTIMIZER_DEVIATIONS))

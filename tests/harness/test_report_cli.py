@@ -48,7 +48,7 @@ def test_save_repro_replay_and_standalone_script(monkeypatch, tmp_path):
     with np.load(folder / "arrays.npz") as arrays:
         meta = json.loads(str(arrays["meta"]))
         assert meta["expected"][0]["kind"] == "forward"
-        assert arrays["expected:0"].shape == (3, 5)
+        assert arrays["truth:0"].shape == arrays["allowance:0"].shape == (3, 5)
         assert "weight:0.weight" in arrays.files and "upstream" in arrays.files
     again = replay(folder)  # the fault is still planted: the case still fails, same place
     assert [(m.kind, m.layer) for m in again.mismatches] == [("forward", 1)]
@@ -62,6 +62,13 @@ def test_save_repro_replay_and_standalone_script(monkeypatch, tmp_path):
     )
     assert done.returncode == 1, done.stdout + done.stderr
     assert "DISCREPANCY" in done.stdout and "layer 1 (Tanh)" in done.stdout
+    # the repro states the harness's verdict and its numbers with report.txt's labels
+    assert "blame reference" in done.stdout, done.stdout
+    text = (folder / "report.txt").read_text()
+    for label in ("torch", "float64 truth", "allowance"):
+        assert label in text and label in done.stdout
+    ratio = f"{report.mismatches[0].evidence.torch_ratio:.3g} allowances"
+    assert ratio in text and ratio in done.stdout, (text, done.stdout)
 
 
 def test_replay_of_a_clean_case_passes(tmp_path):

@@ -1,12 +1,24 @@
-"""The precision rules of ``harness.precision``: each false positive it removes, pinned,
-and for each rule the planted error of the kind it could hide, still caught.
+"""The error model of ``harness.bounds`` on the ill-conditioned spots that once needed a
+precision rule each: it absorbs every one of them with no rule of its own, and it still
+catches the planted error of each kind that such a rule could have hidden.
 
-- near-ties in a max: two elements equal in exact math round differently in each
-  backend and each side's max picks a different one (a warning, not a mismatch);
-- propagated scale floors: an error allowed at the scale of a gradient passes through
-  an elementwise mask (a ReLU) into a tensor of much smaller scale;
-- normalization floors: a batch norm of a (nearly) constant channel multiplies an ulp
-  of its mean by up to 1/sqrt(eps), so each channel is judged at the scale of its terms.
+The spots, each a false positive of a plain tolerance (torch and the reference differ
+by more than it, both correctly), now passing because the perturbed reference runs
+resolve them the way either side may:
+
+- a near-tie in a max: elements equal in exact math round differently, and each side
+  picks another one;
+- an error inherited through a mask: an error allowed at the scale of a gradient passes
+  through a ReLU into a tensor of much smaller scale;
+- a normalization of a (nearly) constant channel, a dead unit: an ulp of its mean times
+  up to 1/sqrt(eps);
+- an input on a ReLU's kink, on either side in either backend;
+- an adaptive step (RMSprop, Adagrad) on a rounding-level gradient, in float64 as in
+  float32.
+
+A spot may come out as a precision warning (``report.warnings``), never a mismatch.
+Next to each, the planted error (1e-3 relative, a misrouted gradient) is still a
+mismatch of its kind, at its layer.
 """
 
 from __future__ import annotations
@@ -17,8 +29,9 @@ import pytest
 import reference.functional as F
 import reference.nn as rnn
 from harness.check import check
-from harness.precision import NEAR_TIE_NOTE
+from harness.compare import compare_arrays, tolerance
 from harness.spec import LayerSpec, NetworkSpec
+from harness.verdict import Kind, traced
 
 SCALE = 1 + 1e-3
 
@@ -110,7 +123,7 @@ def _linear(i: int, o: int) -> LayerSpec:
 
 def _relu_bn_eval_spec() -> NetworkSpec:
     """Linear -> ReLU -> BatchNorm1d (eval: an elementwise affine) -> ReLU -> Linear: masks
-    that let the propagated floors act, on gradients of ordinary size."""
+    that pass errors on to smaller tensors, on gradients of ordinary size."""
     return NetworkSpec(
         (6, 5),
         [
@@ -128,21 +141,37 @@ def _relu_bn_eval_spec() -> NetworkSpec:
 
 
 def _caught(report, **expected):
+    """Every error in this file is planted in the reference: it must be reported where
+    expected and never blamed on torch (the reference, or undecided where neither side's
+    gradcheck can tell and the difference is too large for rounding)."""
     assert not report.ok, "the planted error went unnoticed: " + report.summary()
     for m in report.mismatches:
         for key, value in expected.items():
             assert getattr(m, key) == value, f"{key}: {m}"
+        assert m.blame != "torch", str(m)
     return report.mismatches
 
 
+def _parted(report, dtype: str = "float32", device: str = "cpu") -> list:
+    """The tensors where torch and the reference differ by more than the plain tolerance
+    of ``dtype``: non-empty while the case is still the ill-conditioned one it pins."""
+    tol = tolerance(dtype, device)
+    torch_side = traced(report.traces[f"torch-{device}-{dtype}"])
+    name = next(k for k in report.traces if k.startswith(f"reference-{dtype}"))
+    return [
+        key
+        for key, value in traced(report.traces[name]).items()
+        if key in torch_side and not compare_arrays("", torch_side[key], value, tol).ok
+    ]
+
+
 # -- near-ties in a max ----------------------------------------------------------------
-def test_near_tie_in_a_max_is_a_precision_warning():
+def test_near_tie_in_a_max_is_absorbed():
     report = check(_near_tie_spec(), devices=["cpu"])
     assert report.ok, report.summary()
-    assert report.warnings, "the near-tie no longer shows: the case lost its point"
-    for w in report.warnings:
-        assert (w.kind, w.layer, w.layer_type) == ("grad_input", 4, "AdaptiveMaxPool2d")
-        assert w.note == NEAR_TIE_NOTE
+    parted = _parted(report)
+    assert parted, "the near-tie no longer shows: the case lost its point"
+    assert parted[0][:2] == (Kind.GRAD_INPUT, 4)  # the max pool's backward picks apart
 
 
 def test_gradient_routed_to_a_non_max_element_is_still_caught(monkeypatch):
@@ -162,18 +191,24 @@ def test_gradient_routed_to_a_non_max_element_is_still_caught(monkeypatch):
 
 
 def test_wrong_constant_in_a_tied_max_backward_is_still_caught(monkeypatch):
-    """Re-routing between near-tied elements moves gradient but never changes its total:
-    a scaled backward at a near-tie is still a mismatch."""
+    """A scaled backward at a near-tie is still a mismatch, though not at the max pool.
+
+    The samples route the gradient to either tied element, so each element there is
+    allowed the whole gradient and the 1e-3 in the total hides; the first layer below
+    that sums the tied group (the AdaptiveAvgPool2d) shows it. An allowance is per
+    element, and a total is not (a limit of the model, said in its docstring). Both sides
+    are self-consistent there, so the blame is left open, never put on torch."""
     original = rnn.AdaptiveMaxPool2d.backward
     monkeypatch.setattr(
         rnn.AdaptiveMaxPool2d, "backward", lambda self, g: original(self, g) * SCALE
     )
-    _caught(
+    found = _caught(
         check(_near_tie_spec(), devices=["cpu"]),
         kind="grad_input",
-        layer=4,
-        layer_type="AdaptiveMaxPool2d",
+        layer=2,
+        layer_type="AdaptiveAvgPool2d",
     )
+    assert all(m.blame != "torch" for m in found), [str(m) for m in found]
 
 
 def test_max_pool_backward_to_a_non_max_element_is_caught(monkeypatch):
@@ -196,15 +231,16 @@ def test_max_pool_backward_to_a_non_max_element_is_caught(monkeypatch):
     _caught(check(spec, devices=["cpu"]), kind="grad_input", layer=1, layer_type="MaxPool2d")
 
 
-# -- propagated scale floors -----------------------------------------------------------
-def test_error_inherited_through_a_relu_mask_is_not_a_mismatch():
+# -- errors inherited through a mask -------------------------------------------------------
+def test_error_inherited_through_a_relu_mask_is_absorbed():
     report = check(_masked_cancellation_spec(), devices=["cpu"])
     assert report.ok, report.summary()
     below_relu = report.traces["reference-float64"].grad_outputs[2]
-    assert np.count_nonzero(below_relu) == 1  # the mask the rule is about
+    assert np.count_nonzero(below_relu) == 1  # the mask the case is about
 
 
-def test_propagated_floors_leave_ordinary_gradients_at_their_scale():
+def test_masks_on_gradients_of_ordinary_size_pass():
+    """The clean case of the two planted errors below: ReLU masks on ordinary gradients."""
     report = check(_relu_bn_eval_spec(), devices=["cpu"])
     assert report.ok, report.summary()
     masked = report.traces["reference-float64"].grad_outputs[2]
@@ -262,10 +298,11 @@ def _dead_unit_batchnorm_spec() -> NetworkSpec:
     )
 
 
-def test_batchnorm_of_a_constant_channel_is_judged_at_its_terms_scale():
-    spec = _dead_unit_batchnorm_spec()
-    report = check(spec, devices=["cpu"])
+def test_batchnorm_of_a_dead_unit_is_absorbed():
+    report = check(_dead_unit_batchnorm_spec(), devices=["cpu"])
     assert report.ok, report.summary()
+    below_relu = report.traces["reference-float64"].outputs[2]
+    assert not below_relu.any()  # the dead unit: the constant column the case is about
 
 
 def _constant_channel_case(monkeypatch) -> NetworkSpec:
@@ -291,8 +328,8 @@ def _constant_channel_case(monkeypatch) -> NetworkSpec:
 
 
 def test_constant_channel_passes_and_an_error_in_its_neighbour_is_still_caught(monkeypatch):
-    """The floor is per channel: the constant channel's 1/sqrt(eps) does not loosen the
-    ordinary channel next to it."""
+    """The allowance is per element: the constant channel's 1/sqrt(eps) does not loosen
+    the ordinary channel next to it."""
     spec = _constant_channel_case(monkeypatch)
     clean = check(spec, devices=["cpu"])
     assert clean.ok, clean.summary()
@@ -356,8 +393,8 @@ def _relu_on_its_kink_spec(dim: int = 3) -> NetworkSpec:
     )
 
 
-@pytest.mark.parametrize("dim", [3, 8])  # 8: the BatchNorm's per-channel floor reaches the ReLU
-def test_relu_input_on_its_kink_is_a_precision_warning(dim):
+@pytest.mark.parametrize("dim", [3, 8])  # 8: the BatchNorm's cancellation reaches the ReLU
+def test_relu_input_on_its_kink_is_absorbed(dim):
     report = check(_relu_on_its_kink_spec(dim), devices=["cpu"])
     assert report.ok, report.summary()
 
@@ -393,14 +430,14 @@ def _rmsprop_spec(lr: float = 0.03125) -> NetworkSpec:
     )
 
 
-def test_a_step_is_allowed_what_its_gradients_tolerance_moves_it():
+def test_an_rmsprop_step_on_a_rounding_level_gradient_is_absorbed():
     report = check(_rmsprop_spec(), devices=["cpu"])
     assert report.ok, report.summary()
 
 
 def test_a_step_off_by_one_part_in_a_thousand_is_still_caught(monkeypatch):
-    """The floor is the gradient's tolerance pushed through the optimizer, not a blanket:
-    an update 1e-3 too large (a wrong lr, say) on one side still fails, at step 1."""
+    """The steep spot is allowed its rounding, not a blanket: an update 1e-3 too large
+    (a wrong lr, say) on one side still fails, at step 1."""
     import reference.optim as ropt
 
     original = ropt.RMSprop.step
@@ -430,7 +467,7 @@ def test_a_step_off_by_one_part_in_a_thousand_is_still_caught(monkeypatch):
     ids=lambda spec: spec.type,
 )
 def test_small_error_in_a_group_or_layer_norm_forward_is_still_caught(monkeypatch, layer):
-    """Their floors are per group / per row: an ordinary batch is judged at its own scale."""
+    """An ordinary batch is judged at its own scale, per group / per row."""
     cls = getattr(rnn, layer.type)
     original = cls.forward
     monkeypatch.setattr(cls, "forward", lambda self, x: original(self, x) * SCALE)
@@ -471,24 +508,9 @@ def _adagrad_on_a_cancelled_bias_spec() -> NetworkSpec:
     )
 
 
-def test_what_float64_is_excused_for_float32_is_too():
+def test_adagrad_on_a_cancelled_bias_is_absorbed_in_both_dtypes():
+    """What float64 is allowed, float32 is too: the noise is amplified in each."""
     report = check(_adagrad_on_a_cancelled_bias_spec(), devices=["cpu"])
     assert report.ok, report.summary()
-    assert {w.dtype for w in report.warnings} == {"float32", "float64"}
-
-
-def test_near_kink_requires_each_side_to_take_a_one_sided_derivative():
-    """At an input on ReLU's kink, 0 and g are the two honest answers; 1.001 g is not."""
-    from harness.compare import FLOAT32
-    from harness.precision import near_kink
-
-    relu = LayerSpec("ReLU", {})
-    x = np.array([1e-9, 0.5, -0.3])  # element 0 sits on the kink within rounding
-    g_out = np.array([0.8, 0.2, -0.6])
-    g_ref = np.array([0.0, 0.2, 0.0])  # the reference took relu'(0-) = 0 there
-    passes = np.array([0.8, 0.2, 0.0])  # the other side took relu'(0+) = 1
-    assert near_kink(relu, x, g_out, g_ref, passes, FLOAT32, 0.0)
-    scaled = np.array([0.8 * SCALE, 0.2, 0.0])  # neither one-sided derivative
-    assert not near_kink(relu, x, g_out, g_ref, scaled, FLOAT32, 0.0)
-    away = np.array([0.0, 0.2 * SCALE, 0.0])  # differs at an element far from the kink
-    assert not near_kink(relu, x, g_out, g_ref, away, FLOAT32, 0.0)
+    for dtype in ("float32", "float64"):
+        assert _parted(report, dtype), f"{dtype}: the case lost its point"

@@ -1,0 +1,262 @@
+r"""The allowance: how far each traced tensor may be from the float64 truth in a dtype.
+
+One owner. Localization, attribution, known deviations and the report all read
+:class:`Allowance`; nothing else decides how much rounding a result may carry.
+
+**The truth** is the float64 reference run on the case's data *rounded to the dtype*:
+both sides receive exactly those inputs and weights, so the truth is what exact
+arithmetic makes of what they were given.
+
+**The allowance** comes from stochastic arithmetic (Monte Carlo arithmetic: Parker
+1997; Verificarlo, CADNA, Verrou). The reference is rerun :data:`SAMPLES` times,
+computing in the dtype itself where it can (float32, float64; in float64 for half
+precision), each time with every stored value multiplied by :math:`1 + u\,\xi`,
+:math:`\xi \sim U(-1, 1)`, where :math:`u` is the dtype's unit roundoff, and rounded
+stochastically where the dtype's own grid cannot hold the move (plus an absolute
+:math:`\tfrac12` subnormal step for half precision): the input, the weights,
+every layer's output and buffers, the loss, every gradient, every parameter update and
+the optimizer state (``harness.backends.reference.Site``). Each sample is one
+plausible rounding history of a correct implementation in that dtype. Per element,
+
+.. math::
+    A = \mathrm{SAFETY}\cdot\max\big(\max_k |s_k - t|,\; u\,|t|\big)
+
+is how far a correct side may be from the truth :math:`t`. Why this model and not
+running error bounds (Higham's :math:`\gamma_n \sum |a_i|`, or its probabilistic
+:math:`\sqrt n\,u` form): a bound needs a rule per operation, i.e. per layer type,
+which is what this module exists to avoid. Perturbation needs nothing from a layer:
+cancellations (normalization of a near-constant channel), near-ties in a max, inputs
+on a kink and adaptive steps on rounding-level gradients all show up as spread,
+because the samples really do cancel, pick the other element, take the other side
+of the kink or step the other way. A new layer family gets its allowance for free.
+The perturbation sits at layer boundaries; rounding *inside* a layer is sampled by
+computing in the dtype: a formula whose float32 terms cancel (a normalization's
+backward, :math:`\tfrac12(1 + \mathrm{erf})` for negative inputs) rounds differently
+in every sample, since every sample starts from other inputs. :data:`SAFETY` covers
+what differs between two algorithms for the same math.
+
+Torch is judged on the spread around the truth. The reference, computing in float32,
+is judged on the spread around its own unperturbed float32 run: a correct rounding
+history is unbiased, so an implementation that sits far from the truth while its own
+perturbed runs cluster around it has a bias, i.e. a bug. (Judging it on the spread
+around the truth would let a float32-only fault in the reference carry its samples
+with it and hide.) In float64 the reference is the truth.
+
+A limit: the allowance is per element. Where the samples route a gradient to either
+of two tied elements, each is allowed the whole gradient, so an error in the *total*
+(a scaled max-pool backward at a near-tie) shows only at the first layer below that
+sums the tied group.
+
+It is computed lazily: only for a case whose fast pre-filter failed
+(``harness.compare.prefilter``), so throughput stays where it was. A side found beyond
+the allowance is re-judged with :data:`CONFIRM_SAMPLES` before it is blamed: a binary
+event (a kink side, a tie) that all of the first samples happened to resolve one way
+is then covered with probability :math:`1 - 2^{-32}`.
+
+Known torch deviations (``harness.known``) enter the same model: for the torch side,
+the site where torch is known to err (say, float64 hardsigmoid's backward) is
+perturbed by the size of that error instead of :math:`u`, so the deviation is
+allowed on its own tensor and on what inherits it, and nothing more.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from .backends import Trace
+from .backends.reference import Site
+from .dtypes import max_finite, subnormal_step, unit_roundoff
+from .verdict import traced
+
+__all__ = [
+    "CONFIRM_SAMPLES",
+    "SAFETY",
+    "SAMPLES",
+    "Allowance",
+    "Perturbation",
+    "allowance",
+    "ratio",
+]
+
+# K: samples for the first verdict. 8 cost about as much as one torch run of the case
+# (the reference is ~5x faster than torch at these sizes) and put the max of |N(0,1)|
+# samples near 1.9 sigma; the chance that all 8 land within 0.3 sigma is 1e-5.
+SAMPLES = 8
+# before a side is blamed, the verdict is repeated with this many samples in all
+CONFIRM_SAMPLES = 32
+# the spread is an estimate of a typical error from few samples, while the verdict must
+# hold for every element of every tensor of every case; and the model places rounding at
+# layer boundaries only. 16x: a side is blamed when it is 16x farther from the truth than
+# any sampled rounding history (or than one rounding of the value). It still sees a 1e-5
+# relative error in float32 (spread ~ u = 6e-8; 16 * 2.5 * 6e-8 = 2.4e-6).
+SAFETY = 16.0
+
+Key = tuple[Any, ...]  # (Kind, layer, tensor, step), harness.verdict.traced
+
+
+@dataclass
+class Perturbation:
+    """A random rounding history: ``array * (1 + u * xi) (+ subnormal noise)`` at every site,
+    in place, so that whatever a layer saved of the array for its backward is rounded too.
+
+    ``extra`` maps ``(site, layer)`` (``layer`` None: every layer) to ``(relative, of_basis)``
+    sizes added at that site (a known torch deviation's error): ``relative`` to the array's
+    values, ``of_basis`` to the ``basis`` the backend passes (a layer's input at its output,
+    the incoming gradient at its input gradient)."""
+
+    dtype: str
+    rng: np.random.Generator
+    extra: Mapping[tuple[Site, int | None], tuple[float, float]] = field(default_factory=dict)
+    plain: bool = True  # False: only the extra sites are perturbed
+
+    def _extra(self, site: Site, layer: int | None) -> tuple[float, float]:
+        a = self.extra.get((site, layer), (0.0, 0.0))
+        b = self.extra.get((site, None), (0.0, 0.0)) if layer is not None else (0.0, 0.0)
+        return a[0] + b[0], a[1] + b[1]
+
+    def __call__(
+        self, array: np.ndarray, site: Site, layer: int | None, basis: Any = None
+    ) -> np.ndarray:
+        a = np.asarray(array)
+        if a.dtype.kind != "f" or a.size == 0:
+            return a
+        relative, of_basis = self._extra(site, layer)
+        size = (unit_roundoff(self.dtype) if self.plain else 0.0) + relative
+        if size == 0.0 and (of_basis == 0.0 or basis is None):
+            return a
+        if not a.flags.writeable:
+            a = a.copy()
+        # in place: a layer that saved its output for the backward (tanh, sigmoid, softmax)
+        # must see the stored, rounded value, as a real implementation does
+        xi = self.rng.uniform(-1.0, 1.0, a.shape)
+        if size <= unit_roundoff(a.dtype.name):
+            self._round_stochastically(a, size * xi)
+        else:
+            a *= 1.0 + size * xi
+        if of_basis and basis is not None:
+            magnitude = np.abs(np.asarray(basis, np.float64))
+            if magnitude.shape != a.shape:
+                magnitude = np.max(magnitude, initial=0.0)
+            a += of_basis * magnitude * self.rng.uniform(-1.0, 1.0, a.shape)
+        if self.plain and self.dtype in ("float16", "bfloat16"):
+            # below the normal range rounding is absolute: half a subnormal step
+            step = 0.5 * subnormal_step(self.dtype) * (a != 0)
+            a += step * self.rng.uniform(-1.0, 1.0, a.shape)
+        return a
+
+    def _round_stochastically(self, a: np.ndarray, relative: np.ndarray) -> None:
+        """``a * (1 + relative)`` where ``a``'s own grid cannot hold it (a float32 value moved
+        by less than an ulp): moved one step of its grid with the probability of the
+        distance, i.e. stochastic rounding, so the move is not lost to round-to-nearest."""
+        magnitude = np.abs(a)
+        step = np.spacing(magnitude)  # the grid's spacing at a (away from zero)
+        move = self.rng.random(a.shape) * step < np.abs(relative) * magnitude
+        a += np.where(move, np.copysign(step, relative), 0.0)
+
+
+def ratio(side: Any, truth: Any, allowed: Any) -> np.ndarray:
+    """Per element, ``|side - truth| / allowed`` (<= 1: within).
+
+    NaN matches NaN and an inf matches the same inf; a NaN or inf against anything else
+    is ``inf``; where the allowance itself is infinite (beyond the dtype's range) any
+    finite or infinite value passes, but NaN against a number does not."""
+    s = np.asarray(side, np.float64)
+    t = np.asarray(truth, np.float64)
+    a = np.broadcast_to(np.asarray(allowed, np.float64), t.shape)
+    same = (np.isnan(s) & np.isnan(t)) | (np.isinf(t) & (s == t))
+    with np.errstate(invalid="ignore", over="ignore", divide="ignore"):
+        diff = np.abs(s - t)
+        out = np.where(np.isinf(a), 0.0, diff / np.maximum(a, np.finfo(np.float64).tiny))
+    out = np.where(np.isnan(out), np.inf, out)
+    out = np.where(np.isinf(a) & np.isnan(s) & ~np.isnan(t), np.inf, out)
+    return np.where(same, 0.0, out)
+
+
+@dataclass
+class Allowance:
+    """The truth and, per traced tensor, the largest sampled deviations: from the truth
+    (torch is judged on it) and from the reference's own run in the dtype (the
+    reference is judged on it)."""
+
+    dtype: str
+    truth: Trace
+    spread: dict[Key, np.ndarray]
+    samples: int
+    around_reference: dict[Key, np.ndarray] | None = None
+    tensors: dict[Key, np.ndarray] = field(default_factory=dict)  # the truth's, by key
+
+    def __post_init__(self) -> None:
+        self.tensors = self.tensors or traced(self.truth)
+
+    def of(self, key: Key, side: str = "torch", torch: Any = None) -> np.ndarray:
+        """Per element, how far a correct ``side``'s value of ``key`` may be from the truth.
+
+        For the reference, ``torch`` (torch's value of ``key`` in the same dtype) is
+        evidence too: an error torch shares is one a float32 implementation makes (a
+        rounding inside a layer that no perturbed input moves, the same in every sample)."""
+        t = np.asarray(self.tensors[key], np.float64)
+        finite = np.where(np.isfinite(t), np.abs(t), 0.0)
+        own = unit_roundoff(self.dtype) * finite
+        spread = self.spread[key]
+        if side == "reference" and self.around_reference is not None:
+            spread = self.around_reference[key]
+            if torch is not None and np.shape(torch) == t.shape:
+                with np.errstate(invalid="ignore"):
+                    shared = np.abs(np.asarray(torch, np.float64) - t)
+                spread = np.maximum(spread, np.where(np.isfinite(shared), shared, 0.0))
+        allowed = SAFETY * np.maximum(spread, own)
+        # a value the dtype cannot hold (float16 above 65504) cannot be held to anything
+        return np.where(finite > max_finite(self.dtype), np.inf, allowed)
+
+    def widened(self, other: Allowance) -> Allowance:
+        """This allowance plus ``other``'s spread (a known deviation's propagated error)."""
+        spread = {k: self.spread[k] + other.spread.get(k, 0.0) for k in self.spread}
+        return Allowance(
+            self.dtype, self.truth, spread, self.samples, self.around_reference, self.tensors
+        )
+
+
+def _spread(center: dict[Key, np.ndarray], samples: list[dict[Key, np.ndarray]]) -> dict:
+    """Per key and element, the largest ``|sample - center|``."""
+    spread: dict[Key, np.ndarray] = {}
+    for key, t in center.items():
+        t64 = np.asarray(t, np.float64)
+        worst = np.zeros(t64.shape)
+        for sample in samples:
+            s = np.asarray(sample.get(key, t64), np.float64)
+            if s.shape != t64.shape:
+                continue
+            with np.errstate(invalid="ignore", over="ignore"):
+                d = np.abs(s - t64)
+            # a sample that overflows or turns NaN where the center is finite: the case is
+            # that ill-conditioned at that element, so nothing can be held to it there
+            d = np.where(np.isnan(d) & ~np.isnan(t64), np.inf, d)
+            worst = np.maximum(worst, np.where(np.isnan(d), 0.0, d))
+        spread[key] = worst
+    return spread
+
+
+def allowance(
+    run: Callable[[Any], Trace],
+    truth: Trace,
+    dtype: str,
+    seed: Any,
+    samples: int = SAMPLES,
+    reference: Trace | None = None,
+    extra: Mapping[tuple[Site, int | None], tuple[float, float]] | None = None,
+    plain: bool = True,
+) -> Allowance:
+    """The allowance for ``dtype`` from ``samples`` runs of ``run(perturbation)``, seeded by
+    ``seed``; ``reference``: the reference's own unperturbed run in ``dtype``, when it is
+    judged (float32)."""
+    rng = np.random.default_rng(seed)
+    runs = []
+    for _ in range(samples):
+        with np.errstate(all="ignore"):
+            runs.append(traced(run(Perturbation(dtype, rng, dict(extra or {}), plain))))
+    around = _spread(traced(reference), runs) if reference is not None else None
+    return Allowance(dtype, truth, _spread(traced(truth), runs), samples, around)
