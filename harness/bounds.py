@@ -74,19 +74,22 @@ from .verdict import traced
 
 __all__ = [
     "CONFIRM_SAMPLES",
+    "FIRST_SAMPLES",
     "SAFETY",
     "SAMPLES",
     "Allowance",
     "Perturbation",
-    "allowance",
+    "Sampler",
     "ratio",
 ]
 
-# K: samples for the first verdict. 8 cost about as much as one torch run of the case
-# (the reference is ~5x faster than torch at these sizes) and put the max of |N(0,1)|
-# samples near 1.9 sigma; the chance that all 8 land within 0.3 sigma is 1e-5.
+# The samples, drawn as needed (Sampler): FIRST_SAMPLES clear most cases that fail the
+# pre-filter (an allowance only grows with samples, so a pass on few is a pass); a side
+# still beyond is judged on SAMPLES, which put the max of |N(0,1)| samples near 1.9 sigma
+# (the chance that all 8 land within 0.3 sigma is 1e-5)...
+FIRST_SAMPLES = 2
 SAMPLES = 8
-# before a side is blamed, the verdict is repeated with this many samples in all
+# ... and before it is blamed, on this many in all
 CONFIRM_SAMPLES = 32
 # the spread is an estimate of a typical error from few samples, while the verdict must
 # hold for every element of every tensor of every case; and the model places rounding at
@@ -113,6 +116,9 @@ class Perturbation:
     extra: Mapping[tuple[Site, int | None], tuple[float, float]] = field(default_factory=dict)
     plain: bool = True  # False: only the extra sites are perturbed
 
+    def __post_init__(self) -> None:
+        self._u = unit_roundoff(self.dtype)
+
     def _extra(self, site: Site, layer: int | None) -> tuple[float, float]:
         a = self.extra.get((site, layer), (0.0, 0.0))
         b = self.extra.get((site, None), (0.0, 0.0)) if layer is not None else (0.0, 0.0)
@@ -125,18 +131,24 @@ class Perturbation:
         if a.dtype.kind != "f" or a.size == 0:
             return a
         relative, of_basis = self._extra(site, layer)
-        size = (unit_roundoff(self.dtype) if self.plain else 0.0) + relative
+        plain = self.plain and site not in _SECOND_ROUNDINGS
+        size = (self._u if plain else 0.0) + relative
         if size == 0.0 and (of_basis == 0.0 or basis is None):
             return a
         if not a.flags.writeable:
             a = a.copy()
+        # rounding never takes a result past the values its tensor holds: a sigmoid's 1.0
+        # stays a probability for the BCELoss after it (a constant tensor excepted: its
+        # copies must part, as they do in a real normalization over them)
+        low, high = a.min(), a.max()
+        if low == high or not (np.isfinite(low) and np.isfinite(high)):
+            low = None
         # in place: a layer that saved its output for the backward (tanh, sigmoid, softmax)
         # must see the stored, rounded value, as a real implementation does
-        xi = self.rng.uniform(-1.0, 1.0, a.shape)
-        if size <= unit_roundoff(a.dtype.name):
-            self._round_stochastically(a, size * xi)
-        else:
-            a *= 1.0 + size * xi
+        if size <= _OWN_ROUNDOFF.get(a.dtype.type, 0.0):
+            self._round_stochastically(a, size)
+        elif size:
+            a *= 1.0 + size * self.rng.uniform(-1.0, 1.0, a.shape)
         if of_basis and basis is not None:
             magnitude = np.abs(np.asarray(basis, np.float64))
             if magnitude.shape != a.shape:
@@ -146,16 +158,30 @@ class Perturbation:
             # below the normal range rounding is absolute: half a subnormal step
             step = 0.5 * subnormal_step(self.dtype) * (a != 0)
             a += step * self.rng.uniform(-1.0, 1.0, a.shape)
+        if low is not None:
+            np.clip(a, low, high, out=a)
         return a
 
-    def _round_stochastically(self, a: np.ndarray, relative: np.ndarray) -> None:
-        """``a * (1 + relative)`` where ``a``'s own grid cannot hold it (a float32 value moved
-        by less than an ulp): moved one step of its grid with the probability of the
-        distance, i.e. stochastic rounding, so the move is not lost to round-to-nearest."""
+    def _round_stochastically(self, a: np.ndarray, size: float) -> None:
+        """``a * (1 + size * xi)`` where ``a``'s own grid cannot hold it (a float32 value
+        moved by less than an ulp), rounded stochastically: to the neighbour on the side of
+        ``xi`` with the probability of the distance. Only the outcome (one grid step up, down
+        or none) matters, so it is drawn directly: each way with probability
+        ``E|xi| * size * |a| / step / 2 = size * |a| / step / 4``, from one uniform draw."""
         magnitude = np.abs(a)
         step = np.spacing(magnitude)  # the grid's spacing at a (away from zero)
-        move = self.rng.random(a.shape) * step < np.abs(relative) * magnitude
-        a += np.where(move, np.copysign(step, relative), 0.0)
+        threshold = 1.0 - 0.5 * size * magnitude / step  # P(z > threshold) = chance / 2
+        z = self.rng.uniform(-1.0, 1.0, a.shape)
+        a += step * ((z > threshold).astype(a.dtype) - (z < -threshold))
+
+
+# sites whose values a plain sample has rounded already: the gradient the optimizer reads
+# (rounded where the backward stored it) and the update (rounded with the parameter it
+# is added to); a known deviation may still enter there
+_SECOND_ROUNDINGS = frozenset({Site.OPTIMIZER_GRAD, Site.UPDATE})
+
+# the unit roundoff of an array's own dtype: a move below it needs stochastic rounding
+_OWN_ROUNDOFF = {np.float32: 2.0**-24, np.float64: 2.0**-53}
 
 
 def ratio(side: Any, truth: Any, allowed: Any) -> np.ndarray:
@@ -240,23 +266,48 @@ def _spread(center: dict[Key, np.ndarray], samples: list[dict[Key, np.ndarray]])
     return spread
 
 
-def allowance(
-    run: Callable[[Any], Trace],
-    truth: Trace,
-    dtype: str,
-    seed: Any,
-    samples: int = SAMPLES,
-    reference: Trace | None = None,
-    extra: Mapping[tuple[Site, int | None], tuple[float, float]] | None = None,
-    plain: bool = True,
-) -> Allowance:
-    """The allowance for ``dtype`` from ``samples`` runs of ``run(perturbation)``, seeded by
-    ``seed``; ``reference``: the reference's own unperturbed run in ``dtype``, when it is
-    judged (float32)."""
-    rng = np.random.default_rng(seed)
-    runs = []
-    for _ in range(samples):
-        with np.errstate(all="ignore"):
-            runs.append(traced(run(Perturbation(dtype, rng, dict(extra or {}), plain))))
-    around = _spread(traced(reference), runs) if reference is not None else None
-    return Allowance(dtype, truth, _spread(traced(truth), runs), samples, around)
+@dataclass
+class Sampler:
+    """The perturbed runs of one case in one dtype, drawn as they are needed.
+
+    The spread is a maximum over samples, so it only grows as samples are added: a side
+    within the allowance of the first few is within that of any more. The verdict
+    therefore starts with :data:`FIRST_SAMPLES` and draws more only for a side found
+    beyond (:data:`SAMPLES`, then :data:`CONFIRM_SAMPLES` before anyone is blamed)."""
+
+    run: Callable[[Any], Trace]  # run(perturbation) -> the perturbed trace
+    truth: Trace
+    dtype: str
+    seed: Any
+    reference: Trace | None = None  # the reference's own run in the dtype, when judged
+    extra: Mapping[tuple[Site, int | None], tuple[float, float]] | None = None
+    plain: bool = True
+    runs: list[dict[Key, np.ndarray]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        self.rng = np.random.default_rng(self.seed)
+
+    def allowance(self, samples: int) -> Allowance:
+        self._draw(samples)
+        runs = self.runs[:samples]
+        # a sample run without the optimizer steps: only the tensors it has are judged
+        center = {k: v for k, v in traced(self.truth).items() if k in runs[0]}
+        around = None
+        if self.reference is not None:
+            mine = traced(self.reference)
+            around = _spread({k: mine[k] for k in center if k in mine}, runs)
+        return Allowance(self.dtype, self.truth, _spread(center, runs), samples, around, center)
+
+    def _draw(self, samples: int) -> None:
+        rejected = 0
+        while len(self.runs) < samples:
+            perturbation = Perturbation(self.dtype, self.rng, dict(self.extra or {}), self.plain)
+            try:
+                with np.errstate(all="ignore"):
+                    self.runs.append(traced(self.run(perturbation)))
+            except (ValueError, FloatingPointError):
+                # a layer refused the perturbed values (a check torch makes too): not a
+                # rounding history a correct implementation can have; draw another
+                rejected += 1
+                if rejected > samples:
+                    raise

@@ -21,6 +21,7 @@ The one entry point of the harness. For each dtype and device:
 
 from __future__ import annotations
 
+import dataclasses
 import warnings
 from collections.abc import Sequence
 from typing import Any
@@ -29,8 +30,8 @@ import numpy as np
 
 from .backends import CaseData, Trace, case_data
 from .backends.reference import ReferenceBackend
-from .bounds import CONFIRM_SAMPLES, SAMPLES, Allowance, allowance, ratio
-from .compare import compare_arrays, prefilter, tolerance
+from .bounds import CONFIRM_SAMPLES, FIRST_SAMPLES, SAMPLES, Allowance, Sampler, ratio
+from .compare import compare_arrays, prefilter, tolerance, within
 from .dtypes import REFERENCE_DTYPES, parse_dtypes
 from .known import deviations, extra_sites
 from .localize import Finding, first_divergences, worst_ratio
@@ -58,6 +59,7 @@ class _Runner:
         self.cache: dict[str, Trace] = {}
         self.allowances: dict[str, Allowance] = {}
         self.masks: dict[str, dict] = {}
+        self.samplers: dict[str, Sampler] = {}
         self.dropout = spec.train and any(layer.type in DROPOUT_TYPES for layer in spec.layers)
 
     def _suffix(self, device: str) -> str:
@@ -96,52 +98,63 @@ class _Runner:
             self.cache[key] = self.torch_backend(device, dtype).run(self.spec, self.data)
         return self.cache[key]
 
-    def _run64(self, dtype: str, device: str, perturb: Any = None) -> Trace:
-        """The float64 reference on the data rounded to ``dtype``, with ``dtype``'s masks."""
+    def _run64(self, dtype: str, device: str, perturb: Any = None, steps: int = -1) -> Trace:
+        """The float64 reference on the data rounded to ``dtype``, with ``dtype``'s masks
+        (``steps``: that many optimizer steps; the spec's when negative)."""
+        spec = self.spec if steps < 0 else dataclasses.replace(self.spec, steps=steps)
         data = self.data.rounded_to(dtype)
         masks = self._masks(device, dtype)
-        return ReferenceBackend().run(self.spec, np.float64, data, masks, perturb)
+        return ReferenceBackend().run(spec, np.float64, data, masks, perturb)
 
-    def _sample(self, dtype: str, device: str, perturb: Any) -> Trace:
-        """One perturbed run: the reference computing *in* ``dtype`` where it can, so the
-        rounding inside its layers (a formula whose terms cancel) is sampled too."""
-        if dtype in REFERENCE_DTYPES:
-            masks = self._masks(device, dtype)
-            return ReferenceBackend().run(self.spec, dtype, self.data, masks, perturb)
-        return self._run64(dtype, device, perturb)
+    def _sample(self, dtype: str, device: str, perturb: Any, steps: int) -> Trace:
+        """One perturbed run (``steps`` optimizer steps): the reference computing *in*
+        ``dtype`` where it can, so the rounding inside its layers (a formula whose terms
+        cancel) is sampled too."""
+        if dtype not in REFERENCE_DTYPES:
+            return self._run64(dtype, device, perturb, steps)
+        spec = dataclasses.replace(self.spec, steps=steps)
+        masks = self._masks(device, dtype)
+        return ReferenceBackend().run(spec, dtype, self.data, masks, perturb)
 
-    def truth(self, dtype: str, device: str) -> Trace:
+    def truth(self, dtype: str, device: str, steps: int = -1) -> Trace:
+        """The float64 reference on the data rounded to ``dtype`` (``steps`` as in
+        :meth:`_run64`)."""
         if dtype == "float64":
             return self.reference("float64", device)
-        key = f"truth-{dtype}" + self._suffix(device)
+        key = f"truth-{dtype}" + self._suffix(device) + (f"-{steps}" if steps >= 0 else "")
         if key not in self.cache:
-            self.cache[key] = self._run64(dtype, device)
+            self.cache[key] = self._run64(dtype, device, steps=steps)
         return self.cache[key]
 
-    def allowance(self, dtype: str, device: str, samples: int, known: bool = False) -> Allowance:
-        """The allowance in ``dtype``; ``known``: the spread torch's known deviations add."""
-        key = f"{dtype}{self._suffix(device)}-{samples}" + ("-known" if known else "")
-        if key not in self.allowances:
+    def allowance(
+        self, dtype: str, device: str, samples: int, known: bool = False, steps: int = 0
+    ) -> Allowance:
+        """The allowance in ``dtype`` on ``samples`` perturbed runs of the first ``steps``
+        optimizer steps; ``known``: the spread torch's known deviations add."""
+        key = f"{dtype}{self._suffix(device)}-{steps}" + ("-known" if known else "")
+        if key not in self.samplers:
             judged = dtype in REFERENCE_DTYPES and dtype != "float64" and not known
-            self.allowances[key] = allowance(
-                lambda perturb: self._sample(dtype, device, perturb),
-                self.truth(dtype, device),
+            self.samplers[key] = Sampler(
+                lambda perturb: self._sample(dtype, device, perturb, steps),
+                self.truth(dtype, device, steps),
                 dtype,
-                seed=[self.spec.seed, samples, sum(map(ord, dtype)), int(known)],
-                samples=samples,
+                seed=[self.spec.seed, steps, sum(map(ord, dtype)), int(known)],
                 reference=self.reference(dtype, device) if judged else None,
                 extra=extra_sites(self.spec, dtype) if known else None,
                 plain=not known,
             )
+        self.allowances[key] = self.samplers[key].allowance(samples)
         return self.allowances[key]
 
 
-def _within_prefilter(got: Trace, ref: Trace, dtype: str, device: str) -> bool:
+def _beyond_prefilter(got: Trace, ref: Trace | None, dtype: str, device: str) -> list[Key]:
+    """The tensors where torch and the reference differ beyond the pre-filter (every
+    tensor where there is no pre-filter: half precision)."""
     tol = prefilter(dtype, device)
-    if tol is None:
-        return False
     mine = traced(got)
-    return all(k in mine and compare_arrays("", mine[k], v, tol).ok for k, v in traced(ref).items())
+    if tol is None or ref is None:
+        return list(mine)
+    return [k for k, v in traced(ref).items() if k not in mine or not within(mine[k], v, tol)]
 
 
 def _evidence(key: Key, got: Trace, ref: Trace | None, allowed: Allowance, side: str) -> Evidence:
@@ -228,10 +241,10 @@ def _warning(
 ) -> list[Mismatch]:
     """Both sides within the allowance: the first tensor where they still differ by more
     than the dtype's tolerance is worth a precision warning (an ill-conditioned spot)."""
-    mine = traced(got)
+    mine, theirs = traced(got), traced(ref)
     tol = tolerance(dtype, device)
-    for key, value in traced(ref).items():
-        if key in mine and not compare_arrays("", mine[key], value, tol).ok:
+    for key in plain.tensors:
+        if key in mine and not compare_arrays("", mine[key], theirs[key], tol).ok:
             evidence = _evidence(key, got, ref, plain, "torch")
             m = _mismatch(runner.spec, key, evidence, device, dtype, blame=Blame.PRECISION)
             m.arrays = _arrays(key, got, ref, plain, "torch")
@@ -241,12 +254,13 @@ def _warning(
 
 
 def _verdict(
-    runner: _Runner, device: str, dtype: str, samples: int
+    runner: _Runner, device: str, dtype: str, samples: int, steps: int
 ) -> tuple[list[Mismatch], list[Mismatch]]:
-    """Each side against the truth under ``samples``' allowance: (mismatches, known)."""
+    """Each side against the truth under ``samples``' allowance (its first ``steps``
+    optimizer steps): (mismatches, known)."""
     got = runner.torch(dtype, device)
     ref = runner.reference(dtype, device) if dtype in REFERENCE_DTYPES else None
-    plain = runner.allowance(dtype, device, samples)
+    plain = runner.allowance(dtype, device, samples, steps=steps)
     side = traced(got)
     t_found = first_divergences(side, plain)
     explained: list[Mismatch] = []
@@ -254,7 +268,7 @@ def _verdict(
     if known:
         # torch beyond the plain allowance where a known deviation of torch's sits: judge
         # it under the allowance widened by that deviation; what that explains is known
-        widened = plain.widened(runner.allowance(dtype, device, samples, True))
+        widened = plain.widened(runner.allowance(dtype, device, samples, True, steps))
         why = "; ".join(sorted({d.why for d, _ in known}))
         for f in t_found:
             if worst_ratio(side.get(f.key), widened, f.key) <= 1.0:
@@ -282,12 +296,18 @@ def judge(runner: _Runner, device: str, dtype: str) -> tuple[list[Mismatch], lis
     """The verdict for one device and dtype: (mismatches and warnings, known deviations)."""
     got = runner.torch(dtype, device)
     ref = runner.reference(dtype, device) if dtype in REFERENCE_DTYPES else None
-    if ref is not None and _within_prefilter(got, ref, dtype, device):
+    beyond = _beyond_prefilter(got, ref, dtype, device)
+    if not beyond:
         return [], []
-    found, known = _verdict(runner, device, dtype, SAMPLES)
-    if any(m.blame is not Blame.PRECISION for m in found):
-        # nobody is blamed on few samples: confirm with more
-        found, known = _verdict(runner, device, dtype, CONFIRM_SAMPLES)
+    # the optimizer steps are sampled (and judged) only when they differ: they cost a
+    # forward and backward each, and before them the forward and backward decide
+    steps = runner.spec.steps if any(k[0] is Kind.STEP for k in beyond) else 0
+    for samples in (FIRST_SAMPLES, SAMPLES, CONFIRM_SAMPLES):
+        # an allowance only grows with samples: a pass on few is final, a finding is
+        # judged again on more before anyone is blamed
+        found, known = _verdict(runner, device, dtype, samples, steps)
+        if all(m.blame is Blame.PRECISION for m in found):
+            break
     return found, known
 
 

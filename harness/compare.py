@@ -75,10 +75,10 @@ GRADCHECK: GradcheckSettings = {"eps": 1e-6, "atol": 1e-6, "rtol": 1e-5}
 # the scale that is 5e-6 and 5e-11 of scale + |expected|) and above what two correct
 # implementations usually differ by, so the model runs rarely: measured over 400 default
 # random networks, the worst |torch - reference| / (scale + |reference|) of a case is
-# below 6.5e-7 in 90% of float32 cases and below 8e-15 in 80% of float64 ones (most of
-# the rest are torch's known float64 deviations).
+# above 5e-6 in 5% of float32 cases and above 1e-12 in 19% of float64 ones (most of
+# those are torch's known float64 deviations).
 PREFILTER_FLOAT64 = Tolerance(rtol=1e-12, atol=1e-12)
-PREFILTER_FLOAT32 = Tolerance(rtol=2e-6, atol=2e-6)
+PREFILTER_FLOAT32 = Tolerance(rtol=4e-6, atol=4e-6)
 
 
 def prefilter(dtype: Any, device: str = "cpu") -> Tolerance | None:
@@ -191,6 +191,24 @@ def compare_arrays(name: str, actual: Any, expected: Any, tol: Tolerance) -> Com
         expected_at_worst=float(e.reshape(-1)[worst]),
         scale=scale,
     )
+
+
+def within(actual: Any, expected: Any, tol: Tolerance) -> bool:
+    """:func:`compare_arrays`'s verdict alone, cheaply (the pre-filter runs it on every
+    tensor of every case); NaN matches NaN and an inf the same inf."""
+    a, e = np.asarray(actual, np.float64), np.asarray(expected, np.float64)
+    if a.shape != e.shape:
+        return False
+    if a.size == 0:
+        return True
+    with np.errstate(invalid="ignore", over="ignore"):
+        finite = np.isfinite(e)
+        magnitude = np.abs(e)
+        scale = float(np.max(magnitude, where=finite, initial=0.0))
+        allowed = tol.atol * scale + tol.rtol * magnitude
+        if bool(np.all(np.abs(a - e) <= allowed)):
+            return True
+    return compare_arrays("", a, e, tol).ok
 
 
 def tolerance_ratio(actual: Any, expected: Any, tol: Tolerance, scale: Any = 0.0) -> float:
