@@ -137,12 +137,14 @@ class Perturbation:
             return a
         if not a.flags.writeable:
             a = a.copy()
-        # rounding never takes a result past the values its tensor holds: a sigmoid's 1.0
-        # stays a probability for the BCELoss after it (a constant tensor excepted: its
+        # rounding never takes a layer's output past the values it holds: a sigmoid's 1.0
+        # stays a probability for the BCELoss after it (a constant output excepted: its
         # copies must part, as they do in a real normalization over them)
-        low, high = a.min(), a.max()
-        if low == high or not (np.isfinite(low) and np.isfinite(high)):
-            low = None
+        low = high = None
+        if site is Site.OUTPUT:
+            low, high = a.min(), a.max()
+            if low == high or not (np.isfinite(low) and np.isfinite(high)):
+                low = None
         # in place: a layer that saved its output for the backward (tanh, sigmoid, softmax)
         # must see the stored, rounded value, as a real implementation does
         if size <= _OWN_ROUNDOFF.get(a.dtype.type, 0.0):
