@@ -23,7 +23,6 @@ import numpy as np
 
 from .._validate import as_float_array
 from .normalization import (
-    affine,
     affine_backward,
     check_affine,
     check_grad_shape,
@@ -125,6 +124,47 @@ def _eval_stats(
     return (input - running_mean.reshape(shape)) * invstd, invstd  # (C,) -> (1, C, 1, ...)
 
 
+def _affine_map(
+    input: np.ndarray,
+    mean: np.ndarray,
+    invstd: np.ndarray,
+    weight: np.ndarray | None,
+    bias: np.ndarray | None,
+) -> np.ndarray:
+    r""":math:`y = x\,\alpha + \beta` with :math:`\alpha = \mathrm{invstd}\,\gamma` and
+    :math:`\beta = b - \mu\,\alpha`, in the input's dtype: the normalization as the one
+    affine map torch's CPU kernel applies (``batch_norm_cpu_collect_linear_and_constant_
+    terms``). The same math as :math:`(x - \mu)\,\mathrm{invstd}\,\gamma + b`, rounded as
+    torch rounds it: in float32 :math:`x\alpha` cancels against :math:`\beta` where
+    :math:`x` is near the mean, an error of :math:`u|x|\,\mathrm{invstd}\,|\gamma|` (a
+    channel of equal values normalizes to a few 1e-5, not 0), and the harness's float32
+    samples of the reference must carry it as torch does."""
+    shape = _channel_shape(input)
+    alpha = invstd.astype(np.float64)  # (1, C, 1, ...) or (N, C, 1, ...)
+    if weight is not None:
+        alpha = alpha * weight.reshape(shape)  # (C,) -> (1, C, 1, ...)
+    # beta from the unrounded alpha, in double, as torch's kernel has it; then both rounded
+    beta = -mean.astype(np.float64) * alpha
+    if bias is not None:
+        beta = beta + bias.reshape(shape)  # (C,) -> (1, C, 1, ...)
+    alpha, beta = alpha.astype(input.dtype), beta.astype(input.dtype)
+    return (input * alpha + beta).astype(input.dtype, copy=False)
+
+
+def _eval_map(
+    input: np.ndarray,
+    running_mean: np.ndarray,
+    running_var: np.ndarray,
+    weight: np.ndarray | None,
+    bias: np.ndarray | None,
+    eps: float,
+) -> np.ndarray:
+    """Evaluation: :func:`_affine_map` with the running statistics."""
+    shape = _channel_shape(input)
+    invstd = 1 / np.sqrt(running_var.reshape(shape) + eps)  # (C,) -> (1, C, 1, ...)
+    return _affine_map(input, running_mean.reshape(shape), invstd, weight, bias)
+
+
 def _update(running: np.ndarray | None, batch_value: np.ndarray, momentum: float) -> None:
     """``running <- (1 - momentum) * running + momentum * batch_value``, in place."""
     if running is not None:
@@ -163,7 +203,6 @@ def batch_norm(
     input, running_mean, running_var, weight, bias = _check(
         input, running_mean, running_var, weight, bias, training, momentum, "batch_norm"
     )
-    shape = _channel_shape(input)
     values_per_channel = input.shape[0] * math.prod(input.shape[2:])
     if training and values_per_channel == 1:
         raise ValueError(
@@ -174,13 +213,13 @@ def batch_norm(
     if input.size == 0:
         return np.zeros_like(input)
     if not training:
-        return affine(_eval_stats(input, running_mean, running_var, eps)[0], weight, bias, shape)
+        return _eval_map(input, running_mean, running_var, weight, bias, eps)
     axes = (0,) + tuple(range(2, input.ndim))
-    x_hat, mean, var, _ = _batch_stats(input, axes, eps)
+    _, mean, var, invstd = _batch_stats(input, axes, eps)
     _update(running_mean, mean.reshape(-1), momentum)  # (1, C, 1, ...) -> (C,)
     unbiased = var.reshape(-1) * (values_per_channel / (values_per_channel - 1))  # -> (C,)
     _update(running_var, unbiased, momentum)
-    return affine(x_hat, weight, bias, shape).astype(input.dtype, copy=False)
+    return _affine_map(input, mean, invstd, weight, bias)
 
 
 def batch_norm_backward(
@@ -300,7 +339,6 @@ def instance_norm(
         momentum,
         "instance_norm",
     )
-    shape = _channel_shape(input)
     positions = math.prod(input.shape[2:])
     if use_input_stats and positions == 1:
         raise ValueError(
@@ -310,13 +348,13 @@ def instance_norm(
     if input.size == 0:
         return np.zeros_like(input)
     if not use_input_stats:
-        return affine(_eval_stats(input, running_mean, running_var, eps)[0], weight, bias, shape)
-    x_hat, mean, var, _ = _batch_stats(input, tuple(range(2, input.ndim)), eps)
+        return _eval_map(input, running_mean, running_var, weight, bias, eps)
+    _, mean, var, invstd = _batch_stats(input, tuple(range(2, input.ndim)), eps)
     n, channels = input.shape[:2]
     _update(running_mean, mean.reshape(n, channels).mean(axis=0), momentum)  # (N, C, 1..) -> (C,)
     unbiased = var.reshape(n, channels) * (positions / (positions - 1))  # (N, C, 1..) -> (N, C)
     _update(running_var, unbiased.mean(axis=0), momentum)
-    return affine(x_hat, weight, bias, shape).astype(input.dtype, copy=False)
+    return _affine_map(input, mean, invstd, weight, bias)
 
 
 def instance_norm_backward(
