@@ -15,6 +15,7 @@ import re
 import sys
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -145,78 +146,100 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+@dataclass
+class _Tally:
+    """What a fuzz run found, counted for the summary."""
+
+    done: int = 0
+    passed: int = 0
+    warned: collections.Counter = field(default_factory=collections.Counter)
+    known: collections.Counter = field(default_factory=collections.Counter)
+    found: collections.Counter = field(default_factory=collections.Counter)
+    saved: list[Path] = field(default_factory=list)
+
+    def add(self, report: Any, strict_known: bool, out: str) -> None:
+        from .report import save_repro
+
+        self.done += 1
+        for w in report.warnings:
+            self.warned[(w.layer_type, str(w.kind), w.dtype)] += 1
+        for k in report.known:
+            self.known[(k.layer_type, str(k.kind), k.dtype)] += 1
+        if strict_known and report.known:
+            report.mismatches += report.known
+        if report.ok:
+            self.passed += 1
+            return
+        self.saved.append(save_repro(report, out))
+        for m in report.mismatches:
+            self.found[(m.layer_type, str(m.kind), f"{m.dtype}, blame {m.blame}")] += 1
+        if report.errors:
+            self.found[("(crash)", "error", "")] += len(report.errors)
+
+
+def _table(title: str, counts: collections.Counter, limit: int = 12) -> None:
+    print(f"\n{title}:")
+    width = max(len("layer class"), *(len(t[0]) for t in counts)) + 2
+    print(f"  {'layer class'.ljust(width)}{'kind'.ljust(12)}{'where'.ljust(26)}count")
+    for (layer_type, kind, where), count in counts.most_common(limit):
+        print(f"  {layer_type.ljust(width)}{kind.ljust(12)}{where.ljust(26)}{count}")
+
+
+def _summary(tally: _Tally, args: argparse.Namespace) -> None:
+    devices = ", ".join(args.device or ["all present"])
+    print(
+        f"\n{tally.done} cases, {tally.passed} passed, {tally.done - tally.passed} failed "
+        f"(seed {args.seed}; devices: {devices}; dtypes: {', '.join(args.dtype)})"
+    )
+    if tally.warned:
+        _table(
+            "precision warnings, not counted (both sides within the allowance of the float64 "
+            "truth, apart by more than the dtype's tolerance)",
+            tally.warned,
+        )
+    if tally.known:
+        _table("known torch deviations, not counted (harness/known.py)", tally.known)
+    if tally.found:
+        _table("mismatches by layer class, kind and blame", tally.found, limit=50)
+        print(
+            f"\nsaved {len(tally.saved)} failure(s) under {args.out}/ (replay with "
+            f"`python -m harness replay PATH`; each has a standalone repro.py)"
+        )
+        for path in tally.saved[:10]:
+            print(f"  {path}")
+
+
 def fuzz(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .check import check
     from .generate import random_spec
-    from .report import save_repro
 
     cases = args.cases if args.cases is not None else (None if args.time else 50)
     deadline = time.monotonic() + args.time if args.time else None
-    devices, dtypes = args.device, args.dtype  # validated and canonical (see _parser)
-    limits = {
+    limits: dict[str, Any] = {
         "max_layers": args.max_layers,
         "max_width": args.max_width,
         "max_batch": args.max_batch,
         "max_spatial": args.max_spatial,
+        "exclude": tuple(_csv(args.exclude) or ()),
     }
     if args.families:
         limits["families"] = tuple(_csv(args.families) or ())
-    limits["exclude"] = tuple(_csv(args.exclude) or ())
     rng = np.random.default_rng(args.seed)
-    by_place: collections.Counter[tuple[str, str]] = collections.Counter()
-    saved: list[Path] = []
-    done = passed = warned = known = 0
+    tally = _Tally()
     bar = tqdm(total=cases, unit="case", disable=args.no_progress, file=sys.stderr)
     with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
-        while (cases is None or done < cases) and (deadline is None or time.monotonic() < deadline):
-            spec = random_spec(rng, **limits)
-            report = check(spec, devices=devices, dtypes=dtypes)
-            done += 1
-            warned += bool(report.warnings)
-            known += bool(report.known)
-            if args.strict_known and report.known:
-                report.mismatches += report.known
-            if report.ok:
-                passed += 1
-            else:
-                saved.append(save_repro(report, args.out))
-                for m in report.mismatches:
-                    by_place[(m.layer_type, m.kind)] += 1
-                if report.errors:
-                    by_place[("(crash)", "error")] += len(report.errors)
+        while (cases is None or tally.done < cases) and (
+            deadline is None or time.monotonic() < deadline
+        ):
+            report = check(random_spec(rng, **limits), devices=args.device, dtypes=args.dtype)
+            tally.add(report, args.strict_known, args.out)
             bar.update(1)
-            bar.set_postfix(failed=done - passed)
+            bar.set_postfix(failed=tally.done - tally.passed)
     bar.close()
-    print(
-        f"\n{done} cases, {passed} passed, {done - passed} failed "
-        f"(devices: {', '.join(devices or ['all present'])}; dtypes: {', '.join(dtypes)})"
-    )
-    if warned:
-        print(
-            f"{warned} case(s) had precision warnings (rounding neither side can be faulted "
-            "for: near-ties in a max, inputs on a kink, steps on rounding-level gradients; "
-            "harness/precision.py; not counted as failures)"
-        )
-    if known:
-        print(
-            f"{known} case(s) showed a known torch deviation (harness/known.py: torch departs "
-            "from the math there; not counted as failures)"
-        )
-    if by_place:
-        print("\nmismatches by layer class and kind:")
-        width = max(len("layer class"), *(len(t) for t, _ in by_place)) + 2
-        print(f"  {'layer class'.ljust(width)}{'kind'.ljust(12)}count")
-        for (layer_type, kind), count in by_place.most_common():
-            print(f"  {layer_type.ljust(width)}{kind.ljust(12)}{count}")
-        print(
-            f"\nsaved {len(saved)} failure(s) under {args.out}/ (replay with "
-            f"`python -m harness replay PATH`; each has a standalone repro.py)"
-        )
-        for path in saved[:10]:
-            print(f"  {path}")
-    return 0 if passed == done else 1
+    _summary(tally, args)
+    return 0 if tally.passed == tally.done else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:

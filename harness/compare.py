@@ -122,6 +122,7 @@ class Comparison:
     shape_ok: bool = True
     message: str = ""
     scale: float = 0.0  # max |expected|: the magnitude the errors are measured against
+    labels: tuple[str, str] = ("got", "expected")  # what actual and expected are
 
     @property
     def scaled_err(self) -> float:
@@ -131,10 +132,11 @@ class Comparison:
     def __str__(self) -> str:
         if not self.shape_ok:
             return f"{self.name}: {self.message}"
+        actual, expected = self.labels
         return (
-            f"{self.name}: max |err| {self.max_abs_err:.3g}, max rel {self.max_rel_err:.3g} "
-            f"at {list(self.worst_index)} (got {self.actual_at_worst:.8g}, "
-            f"expected {self.expected_at_worst:.8g})"
+            f"{self.name}: max |{actual} - {expected}| {self.max_abs_err:.3g}, max rel "
+            f"{self.max_rel_err:.3g} at {list(self.worst_index)} ({actual} "
+            f"{self.actual_at_worst:.9g}, {expected} {self.expected_at_worst:.9g})"
         )
 
 

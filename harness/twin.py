@@ -81,7 +81,7 @@ def run_twin(
     ref_out = ref_module(*[x.copy() for x in np_inputs])
     torch_out = torch_module(*t_inputs)
     tol = tolerance(dtype, device)
-    result = TwinResult([compare_arrays("output", ref_out, torch_out, tol)])
+    result = TwinResult([_compare("output", torch_out, ref_out, tol)])
 
     rng = np.random.default_rng(seed)
     grad_out = rng.standard_normal(np.shape(ref_out)).astype(dtype)
@@ -90,7 +90,7 @@ def run_twin(
     ref_grads = ref_grad if isinstance(ref_grad, tuple) else (ref_grad,)
     for i, g in zip(differentiable, ref_grads):
         if t_inputs[i].grad is not None:
-            result.comparisons.append(compare_arrays(f"grad input{i}", g, t_inputs[i].grad, tol))
+            result.comparisons.append(_compare(f"grad input{i}", t_inputs[i].grad, g, tol))
 
     torch_params = dict(torch_module.named_parameters())
     for name, param in ref_module.named_parameters():
@@ -100,15 +100,21 @@ def run_twin(
         if tgrad is None:
             tgrad = torch.zeros_like(torch_params[name])
         rgrad = param.grad if param.grad is not None else np.zeros_like(param.data)
-        result.comparisons.append(compare_arrays(f"grad {name}", rgrad, tgrad, tol))
+        result.comparisons.append(_compare(f"grad {name}", tgrad, rgrad, tol))
 
     torch_buffers = dict(torch_module.named_buffers())
     for name, buf in ref_module.named_buffers():
         if name in torch_buffers:
-            result.comparisons.append(
-                compare_arrays(f"buffer {name}", buf, torch_buffers[name], tol)
-            )
+            result.comparisons.append(_compare(f"buffer {name}", torch_buffers[name], buf, tol))
     return result
+
+
+def _compare(name: str, torch_value: Any, reference_value: Any, tol: Any) -> Comparison:
+    """Torch against the reference, labelled and oriented as ``check``'s reports are: the
+    difference is torch's, measured at the reference's scale."""
+    comparison = compare_arrays(name, torch_value, reference_value, tol)
+    comparison.labels = ("torch", "reference")
+    return comparison
 
 
 def assert_twin(*args: Any, **kwargs: Any) -> TwinResult:

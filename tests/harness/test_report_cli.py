@@ -130,7 +130,8 @@ def test_cli_fuzz_with_planted_fault_exits_1_and_saves(monkeypatch, tmp_path, ca
     )
     out = capsys.readouterr().out
     assert code == 1
-    assert "mismatches by layer class and kind" in out and "Linear" in out
+    assert "mismatches by layer class, kind and blame" in out and "Linear" in out
+    assert "blame reference" in out, out  # a fault planted in the reference is its own
     saved = list((tmp_path / "f").iterdir())
     assert saved and all((p / "repro.py").exists() for p in saved)
 
