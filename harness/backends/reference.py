@@ -124,18 +124,7 @@ class ReferenceBackend:
             grad_input = g if spec.input_kind == "float" else None
             return outputs, loss, grads, grad_input
 
-        outputs, loss, grads, grad_input = forward_backward(0)
-        trace = Trace(
-            outputs=[np.array(o, copy=True) for o in outputs],
-            loss=np.array(loss, copy=True),
-            grad_outputs=[np.array(g, copy=True) for g in grads],
-            grad_input=None if grad_input is None else np.array(grad_input, copy=True),
-            grad_params={
-                name: (np.array(p.grad, copy=True) if p.grad is not None else np.zeros_like(p.data))
-                for name, p in model.named_parameters()
-            },
-            buffers={name: np.array(b, copy=True) for name, b in model.named_buffers()},
-        )
+        trace = _record(model, *forward_backward(0))
         # step 1 uses the gradients just computed; steps 2.. redo forward and backward
         for k in range(spec.steps if optimizer is not None else 0):
             if k > 0:
@@ -150,6 +139,21 @@ class ReferenceBackend:
         ):
             check_unchanged(name, before, after)
         return trace
+
+
+def _record(model: Any, outputs: list, loss: Any, grads: list, grad_input: Any) -> Trace:
+    """The trace of one forward and backward: copies, as the modules keep their arrays."""
+    return Trace(
+        outputs=[np.array(o, copy=True) for o in outputs],
+        loss=np.array(loss, copy=True),
+        grad_outputs=[np.array(g, copy=True) for g in grads],
+        grad_input=None if grad_input is None else np.array(grad_input, copy=True),
+        grad_params={
+            name: (np.array(p.grad, copy=True) if p.grad is not None else np.zeros_like(p.data))
+            for name, p in model.named_parameters()
+        },
+        buffers={name: np.array(b, copy=True) for name, b in model.named_buffers()},
+    )
 
 
 def _perturb_buffers(module: Any, noise: Perturb, index: int) -> None:
