@@ -33,8 +33,6 @@ import torch
 
 from reference.functional import dropout_mask_shape
 
-from .dtypes import parse_dtype
-
 __all__ = ["torch_dropout_mask", "seed_torch", "dropout_kind", "Reseeded"]
 
 _KINDS = ("dropout", "dropout1d", "dropout2d", "dropout3d")
@@ -68,20 +66,12 @@ def dropout_kind(module_or_fn: Any) -> str:
     return kind
 
 
-_TORCH_DTYPES = {
-    "float64": torch.float64,
-    "float32": torch.float32,
-    "float16": torch.float16,
-    "bfloat16": torch.bfloat16,
-}
-
-
 def _torch_dtype(dtype: Any) -> torch.dtype:
     """A torch dtype, or the torch dtype of any name ``harness.dtypes.parse_dtype`` takes
     (``np.float32``, ``"half"``, ``"bfloat16"``, ...)."""
-    if isinstance(dtype, torch.dtype):
-        return dtype
-    return _TORCH_DTYPES[parse_dtype(dtype)]
+    from .backends.torch import torch_dtype
+
+    return dtype if isinstance(dtype, torch.dtype) else torch_dtype(dtype)
 
 
 def torch_dropout_mask(
