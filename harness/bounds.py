@@ -137,9 +137,9 @@ class Perturbation:
             return a
         if not a.flags.writeable:
             a = a.copy()
-        # rounding never takes a saturated value past its bound: a sigmoid's, tanh's or
-        # softmax's exact 1.0 only moves toward 0 (it stays a probability for a BCELoss)
-        saturated = np.abs(a) == 1.0
+        # rounding never crosses a number the format holds: a value within [-1, 1] (a
+        # sigmoid's, tanh's or softmax's) stays there (a probability stays one for a BCELoss)
+        bounded = np.abs(a) <= 1.0
         # in place: a layer that saved its output for the backward (tanh, sigmoid, softmax)
         # must see the stored, rounded value, as a real implementation does
         if size <= _OWN_ROUNDOFF.get(a.dtype.type, 0.0):
@@ -155,8 +155,8 @@ class Perturbation:
             # below the normal range rounding is absolute: half a subnormal step
             step = 0.5 * subnormal_step(self.dtype) * (a != 0)
             a += step * self.rng.uniform(-1.0, 1.0, a.shape)
-        if saturated.any():
-            np.clip(a, -1.0, 1.0, out=a, where=saturated)
+        if bounded.any():
+            np.clip(a, -1.0, 1.0, out=a, where=bounded)
         return a
 
     def _round_stochastically(self, a: np.ndarray, size: float) -> None:
