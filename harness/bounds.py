@@ -178,7 +178,7 @@ class Perturbation:
 _SECOND_ROUNDINGS = frozenset({Site.OPTIMIZER_GRAD, Site.UPDATE})
 
 # the unit roundoff of an array's own dtype: a move below it needs stochastic rounding
-_OWN_ROUNDOFF = {np.float32: 2.0**-24, np.float64: 2.0**-53}
+_OWN_ROUNDOFF = {np.float16: 2.0**-11, np.float32: 2.0**-24, np.float64: 2.0**-53}
 
 
 def ratio(side: Any, truth: Any, allowed: Any) -> np.ndarray:

@@ -43,6 +43,11 @@ __all__ = ["Mismatch", "Report", "check", "default_devices", "judge", "tensor_of
 Key = tuple[Any, ...]
 
 
+# the formats the reference's samples compute in: its own, and float16, which NumPy has
+# (its layers follow the input's dtype); bfloat16 samples compute in float64
+_SAMPLED_IN = (*REFERENCE_DTYPES, "float16")
+
+
 def default_devices() -> tuple[str, ...]:
     import torch
 
@@ -110,7 +115,7 @@ class _Runner:
         """One perturbed run (``steps`` optimizer steps): the reference computing *in*
         ``dtype`` where it can, so the rounding inside its layers (a formula whose terms
         cancel) is sampled too."""
-        if dtype not in REFERENCE_DTYPES:
+        if dtype not in _SAMPLED_IN:
             return self._run64(dtype, device, perturb, steps)
         spec = dataclasses.replace(self.spec, steps=steps)
         masks = self._masks(device, dtype)
