@@ -19,9 +19,10 @@ the optimizer state (``harness.backends.reference.Site``). Each sample is one
 plausible rounding history of a correct implementation in that dtype. Per element,
 
 .. math::
-    A = \mathrm{SAFETY}\cdot\max\big(\max_k |s_k - t|,\; u\,|t|\big)
+    A = \mathrm{SAFETY}\cdot\max\big(\max_k |s_k - t|,\; u\,|t|,\; \tfrac12 s_{\min}\big)
 
-is how far a correct side may be from the truth :math:`t`. Why this model and not
+is how far a correct side may be from the truth :math:`t` (:math:`s_{\min}`: the format's
+subnormal step, below which rounding is absolute). Why this model and not
 running error bounds (Higham's :math:`\gamma_n \sum |a_i|`, or its probabilistic
 :math:`\sqrt n\,u` form): a bound needs a rule per operation, i.e. per layer type,
 which is what this module exists to avoid. Perturbation needs nothing from a layer:
@@ -223,7 +224,9 @@ class Allowance:
         rounding inside a layer that no perturbed input moves, the same in every sample)."""
         t = np.asarray(self.tensors[key], np.float64)
         finite = np.where(np.isfinite(t), np.abs(t), 0.0)
-        own = unit_roundoff(self.dtype) * finite
+        # one rounding of the value: relative above the normal range, and never finer than
+        # half the format's subnormal step (float16's 3e-8 matters; float32's does not)
+        own = np.maximum(unit_roundoff(self.dtype) * finite, 0.5 * subnormal_step(self.dtype))
         spread = self.spread[key]
         if side == "reference" and self.around_reference is not None:
             spread = self.around_reference[key]
