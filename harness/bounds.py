@@ -33,8 +33,15 @@ of the kink or step the other way. A new layer family gets its allowance for fre
 The perturbation sits at layer boundaries; rounding *inside* a layer is sampled by
 computing in the dtype: a formula whose float32 terms cancel (a normalization's
 backward, :math:`\tfrac12(1 + \mathrm{erf})` for negative inputs) rounds differently
-in every sample, since every sample starts from other inputs. :data:`SAFETY` covers
-what differs between two algorithms for the same math.
+in every sample, since every sample starts from other inputs. Two roundings inside a
+layer that no input moves are drawn as well. A statistic that a layer subtracts from
+its data (a normalization's mean and variance, the means of its backward) gets one draw
+of its sum's rounding, :math:`u\,\xi \sqrt{\sum_k S_k^2}/m` over the partial sums
+:math:`S_k` (``reference.functional.rounding``): over a constant channel that *is* the
+output. And a shape-preserving backward's result is moved by :math:`u` times the
+gradient it came from, not only by :math:`u` times itself: a backward that subtracts
+(softmax's :math:`g - p \sum g` at a likely class) rounds at the size of its operands.
+:data:`SAFETY` covers what differs between two algorithms for the same math.
 
 Torch is judged on the spread around the truth. The reference, computing in float32,
 is judged on the spread around its own unperturbed float32 run: a correct rounding
@@ -52,7 +59,9 @@ It is computed lazily: only for a case whose fast pre-filter failed
 (``harness.compare.prefilter``), so throughput stays where it was. A side found beyond
 the allowance is re-judged with :data:`CONFIRM_SAMPLES` before it is blamed: a binary
 event (a kink side, a tie) that all of the first samples happened to resolve one way
-is then covered with probability :math:`1 - 2^{-32}`.
+is then covered with probability :math:`1 - 2^{-64}`; a side a sample takes only once in
+eight (the third of four near-tied elements, which stochastic rounding often leaves
+exactly tied, so that the first index wins) with :math:`1 - (7/8)^{64} = 1 - 2\cdot10^{-4}`.
 
 Known torch deviations (``harness.known``) enter the same model: for the torch side,
 the site where torch is known to err (say, float64 hardsigmoid's backward) is
@@ -67,6 +76,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+
+from reference.functional.rounding import partial_sum_magnitude
 
 from .backends import Trace
 from .backends.reference import Site
@@ -91,7 +102,7 @@ __all__ = [
 FIRST_SAMPLES = 2
 SAMPLES = 8
 # ... and before it is blamed, on this many in all
-CONFIRM_SAMPLES = 32
+CONFIRM_SAMPLES = 64
 # the spread is an estimate of a typical error from few samples, while the verdict must
 # hold for every element of every tensor of every case; and the model places rounding at
 # layer boundaries only. 16x: a side is blamed when it is 16x farther from the truth than
@@ -152,6 +163,11 @@ class Perturbation:
             if magnitude.shape != a.shape:
                 magnitude = np.max(magnitude, initial=0.0)
             a += of_basis * magnitude * self.rng.uniform(-1.0, 1.0, a.shape)
+        if plain and site is Site.GRAD_INPUT and np.shape(basis) == a.shape:
+            # a backward that subtracts (softmax's g - p * sum(g)) rounds at the size of
+            # the gradient it came from, however small its result: a product is exact at 0
+            noise = self._u * np.abs(np.asarray(basis, np.float64)) * (a != 0)
+            self._add_stochastically(a, noise * self.rng.uniform(-1.0, 1.0, a.shape))
         if self.plain and self.dtype in ("float16", "bfloat16"):
             # below the normal range rounding is absolute: half a subnormal step
             step = 0.5 * subnormal_step(self.dtype) * (a != 0)
@@ -159,6 +175,27 @@ class Perturbation:
         if bounded.any():
             np.clip(a, -1.0, 1.0, out=a, where=bounded)
         return a
+
+    def statistic(self, mean: np.ndarray, terms: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+        """``mean`` with one rounding history of its sum (``reference.functional.rounding``):
+        ``u * xi * sqrt(sum_k S_k^2) / m``, the partial sums' roundings, one draw per mean."""
+        if not self.plain or mean.dtype.kind != "f" or mean.size == 0:
+            return mean
+        size = self._u * partial_sum_magnitude(terms, axes)
+        out = np.array(mean, copy=True)
+        self._add_stochastically(out, size * self.rng.uniform(-1.0, 1.0, out.shape))
+        return out
+
+    def _add_stochastically(self, a: np.ndarray, noise: np.ndarray) -> None:
+        """``a += noise`` in ``a``'s own grid, rounded stochastically (to the neighbour
+        on either side with the probability of the distance), so that a move smaller
+        than a grid step is not rounded away."""
+        step = np.spacing(np.abs(a)).astype(np.float64)
+        steps = np.asarray(noise, np.float64) / step
+        whole = np.floor(steps)
+        whole += self.rng.uniform(0.0, 1.0, a.shape) < steps - whole
+        with np.errstate(over="ignore", invalid="ignore"):
+            a += (whole * step).astype(a.dtype)
 
     def _round_stochastically(self, a: np.ndarray, size: float) -> None:
         """``a * (1 + size * xi)`` where ``a``'s own grid cannot hold it (a float32 value

@@ -9,10 +9,13 @@ must equal torch's) come from a ``mask_fn`` the caller passes in.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import nullcontext
 from enum import Enum
 from typing import Any
 
 import numpy as np
+
+from reference.functional.rounding import sampling
 
 from ..spec import NetworkSpec, SpecError, build_reference_layers, layer_kwargs, reference_class
 from . import DROPOUT_TYPES, CaseData, Trace, case_data, check_unchanged
@@ -124,16 +127,19 @@ class ReferenceBackend:
             grad_input = g if spec.input_kind == "float" else None
             return outputs, loss, grads, grad_input
 
-        trace = _record(model, *forward_backward(0))
-        # step 1 uses the gradients just computed; steps 2.. redo forward and backward
-        for k in range(spec.steps if optimizer is not None else 0):
-            if k > 0:
-                optimizer.zero_grad()
-                forward_backward(k)
-            _perturbed_step(optimizer, layers, noise)
-            trace.steps.append(
-                {name: np.array(v, copy=True) for name, v in model.state_dict().items()}
-            )
+        # a perturbation may round the statistics inside layers too (their reductions)
+        statistic = getattr(perturb, "statistic", None)
+        with sampling(statistic) if statistic is not None else nullcontext():
+            trace = _record(model, *forward_backward(0))
+            # step 1 uses the gradients just computed; steps 2.. redo forward and backward
+            for k in range(spec.steps if optimizer is not None else 0):
+                if k > 0:
+                    optimizer.zero_grad()
+                    forward_backward(k)
+                _perturbed_step(optimizer, layers, noise)
+                trace.steps.append(
+                    {name: np.array(v, copy=True) for name, v in model.state_dict().items()}
+                )
         for name, before, after in zip(
             ("input", "target", "upstream gradient"), copies, (x, target, upstream)
         ):

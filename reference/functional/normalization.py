@@ -33,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from .._validate import as_float_array
+from .rounding import statistic
 
 __all__ = ["layer_norm", "layer_norm_backward", "group_norm", "group_norm_backward"]
 
@@ -49,12 +50,15 @@ def normalize(
     ``E[x^2] - E[x]^2`` cancels catastrophically when the mean is large. Both means
     are summed in float64 and rounded once to the input's dtype: a float32 sum of m
     equal values, divided by m, need not give the value back, and then a constant row
-    does not normalize to exactly 0 (torch's Welford moments do).
+    does not normalize to exactly 0 (torch's Welford moments do). Each mean is a
+    :func:`.rounding.statistic`: an error model may sample the rounding of its sum.
     """
     mean = x.mean(axis=axes, keepdims=True, dtype=np.float64).astype(x.dtype)
+    mean = statistic(mean, x, axes)
     centered = x - mean
     squares = centered * centered
     var = squares.mean(axis=axes, keepdims=True, dtype=np.float64).astype(x.dtype)  # biased
+    var = statistic(var, squares, axes)
     invstd = 1 / np.sqrt(var + eps)
     return centered * invstd, mean, var, invstd
 
@@ -67,10 +71,14 @@ def normalize_backward(
     .. math:: \frac{\partial L}{\partial x} = \mathrm{invstd}\,\big(\hat g
               - \overline{\hat g} - \hat x\, \overline{\hat g \hat x}\big)
 
-    (bars: means over ``axes``), the module docstring's formula divided through by m.
+    (bars: means over ``axes``, each a :func:`.rounding.statistic`), the module
+    docstring's formula divided through by m.
     """
-    mean_grad = grad_x_hat.mean(axis=axes, keepdims=True)
-    mean_grad_x_hat = (grad_x_hat * x_hat).mean(axis=axes, keepdims=True)
+    mean_grad = statistic(grad_x_hat.mean(axis=axes, keepdims=True), grad_x_hat, axes)
+    grad_times_x_hat = grad_x_hat * x_hat
+    mean_grad_x_hat = statistic(
+        grad_times_x_hat.mean(axis=axes, keepdims=True), grad_times_x_hat, axes
+    )
     return invstd * (grad_x_hat - mean_grad - x_hat * mean_grad_x_hat)
 
 
