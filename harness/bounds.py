@@ -190,11 +190,14 @@ class Perturbation:
         """``a += noise`` in ``a``'s own grid, rounded stochastically (to the neighbour
         on either side with the probability of the distance), so that a move smaller
         than a grid step is not rounded away."""
-        step = np.spacing(np.abs(a)).astype(np.float64)
-        steps = np.asarray(noise, np.float64) / step
+        finite = np.isfinite(a)  # an overflowed value stays what it is (not inf - inf)
+        step = np.where(finite, np.spacing(np.abs(a)), 0.0).astype(np.float64)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            steps = np.asarray(noise, np.float64) / step
+        steps = np.where(finite & np.isfinite(steps), steps, 0.0)
         whole = np.floor(steps)
         whole += self.rng.uniform(0.0, 1.0, a.shape) < steps - whole
-        with np.errstate(over="ignore", invalid="ignore"):
+        with np.errstate(over="ignore"):
             a += (whole * step).astype(a.dtype)
 
     def _round_stochastically(self, a: np.ndarray, size: float) -> None:
@@ -205,6 +208,7 @@ class Perturbation:
         ``E|xi| * size * |a| / step / 2 = size * |a| / step / 4``, from one uniform draw."""
         magnitude = np.abs(a)
         step = np.spacing(magnitude)  # the grid's spacing at a (away from zero)
+        step = np.nan_to_num(step, nan=0.0)  # inf's spacing is NaN: inf stays inf
         threshold = 1.0 - 0.5 * size * magnitude / step  # P(z > threshold) = chance / 2
         z = self.rng.uniform(-1.0, 1.0, a.shape)
         a += step * ((z > threshold).astype(a.dtype) - (z < -threshold))

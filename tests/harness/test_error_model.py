@@ -30,6 +30,7 @@ import pytest
 
 import reference.functional as F
 import reference.nn as rnn
+from harness.backends.reference import Site
 from harness.bounds import Perturbation
 from harness.check import check
 from harness.compare import compare_arrays, tolerance
@@ -548,3 +549,18 @@ def test_the_constant_plane_needs_the_sampled_statistic(monkeypatch):
     spec = NetworkSpec.from_json(path.read_text())
     report = check(spec, devices=["cpu"], dtypes=["float64"], attribute=False)
     assert [(m.kind, m.layer) for m in report.mismatches] == [(Kind.FORWARD, 4)]
+
+
+def test_sampled_rounding_leaves_overflow_alone_and_makes_no_nan():
+    """An overflowed statistic (a float32 variance of huge values) or gradient stays inf:
+    rounding it must not turn inf into inf - inf = NaN (a layer would then refuse it)."""
+    perturb = Perturbation("float32", np.random.default_rng(0))
+    squares = np.array([[np.inf, np.inf, 9e30, 1.0]], np.float32)
+    var = np.array([[np.inf]], np.float32)
+    grad = np.array([np.inf, 1.0, 0.0, 2.0], np.float32)
+    with np.errstate(all="ignore"):  # as the samples run (harness.bounds.Sampler)
+        assert np.isposinf(perturb.statistic(var, squares, (1,))).all()
+        out = perturb(grad.copy(), Site.GRAD_INPUT, 0, np.array([np.inf, np.inf, 1.0, 1.0]))
+    assert not np.isnan(out).any(), out
+    assert out[0] == np.inf and out[2] == 0.0  # an exact zero (a product) stays exact
+    assert abs(out[3] - 2.0) <= 2 * np.spacing(np.float32(2.0))  # a grid step each, at most
