@@ -223,12 +223,14 @@ _SECOND_ROUNDINGS = frozenset({Site.OPTIMIZER_GRAD, Site.UPDATE})
 _OWN_ROUNDOFF = {np.float16: 2.0**-11, np.float32: 2.0**-24, np.float64: 2.0**-53}
 
 
-def ratio(side: Any, truth: Any, allowed: Any) -> np.ndarray:
+def ratio(side: Any, truth: Any, allowed: Any, non_finite: bool = False) -> np.ndarray:
     """Per element, ``|side - truth| / allowed`` (<= 1: within).
 
     NaN matches NaN and an inf matches the same inf; a NaN or inf against anything else
-    is ``inf``; where the allowance itself is infinite (beyond the dtype's range) any
-    finite or infinite value passes, but NaN against a number does not."""
+    is ``inf``; where the allowance itself is infinite (beyond the dtype's range, or a
+    sample overflowed) any finite or infinite value passes, but NaN against a number
+    does not, unless ``non_finite`` (a known deviation: the formula in the dtype takes
+    0/0 there, harness.known)."""
     s = np.asarray(side, np.float64)
     t = np.asarray(truth, np.float64)
     a = np.broadcast_to(np.asarray(allowed, np.float64), t.shape)
@@ -237,7 +239,8 @@ def ratio(side: Any, truth: Any, allowed: Any) -> np.ndarray:
         diff = np.abs(s - t)
         out = np.where(np.isinf(a), 0.0, diff / np.maximum(a, np.finfo(np.float64).tiny))
     out = np.where(np.isnan(out), np.inf, out)
-    out = np.where(np.isinf(a) & np.isnan(s) & ~np.isnan(t), np.inf, out)
+    if not non_finite:
+        out = np.where(np.isinf(a) & np.isnan(s) & ~np.isnan(t), np.inf, out)
     return np.where(same, 0.0, out)
 
 
@@ -253,6 +256,7 @@ class Allowance:
     samples: int
     around_reference: dict[Key, np.ndarray] | None = None
     tensors: dict[Key, np.ndarray] = field(default_factory=dict)  # the truth's, by key
+    non_finite: bool = False  # NaN passes where the samples are non-finite (ratio)
 
     def __post_init__(self) -> None:
         self.tensors = self.tensors or traced(self.truth)
@@ -279,11 +283,23 @@ class Allowance:
         # a value the dtype cannot hold (float16 above 65504) cannot be held to anything
         return np.where(finite > max_finite(self.dtype), np.inf, allowed)
 
-    def widened(self, other: Allowance) -> Allowance:
-        """This allowance plus ``other``'s spread (a known deviation's propagated error)."""
+    def ratio(self, key: Key, values: Any, side: str = "torch", torch: Any = None) -> np.ndarray:
+        """Per element, how many allowances ``values`` is from the truth of ``key``."""
+        allowed = self.of(key, side, torch)
+        return ratio(values, self.tensors[key], allowed, self.non_finite and side == "torch")
+
+    def widened(self, other: Allowance, non_finite: bool = False) -> Allowance:
+        """This allowance plus ``other``'s spread (a known deviation's propagated error);
+        ``non_finite``: the deviation may make torch's value NaN where samples are."""
         spread = {k: self.spread[k] + other.spread.get(k, 0.0) for k in self.spread}
         return Allowance(
-            self.dtype, self.truth, spread, self.samples, self.around_reference, self.tensors
+            self.dtype,
+            self.truth,
+            spread,
+            self.samples,
+            self.around_reference,
+            self.tensors,
+            non_finite,
         )
 
 

@@ -173,7 +173,7 @@ def _evidence(key: Key, got: Trace, ref: Trace | None, allowed: Allowance, side:
         message = f"torch has shape {shape}, the truth {truth.shape}"
         return Evidence(name, (), np.nan, None, np.nan, np.nan, np.inf, message=message)
     limit = allowed.of(key, "torch")
-    r_torch = ratio(tor, truth, limit)
+    r_torch = allowed.ratio(key, tor)
     limit_ref = allowed.of(key, "reference", tor)
     r_ref = ratio(mine, truth, limit_ref) if mine is not None else None
     if side == "reference":
@@ -273,7 +273,8 @@ def _verdict(
     if known:
         # torch beyond the plain allowance where a known deviation of torch's sits: judge
         # it under the allowance widened by that deviation; what that explains is known
-        widened = plain.widened(runner.allowance(dtype, device, samples, True, steps))
+        non_finite = any(d.non_finite for d, _ in known)
+        widened = plain.widened(runner.allowance(dtype, device, samples, True, steps), non_finite)
         why = "; ".join(sorted({d.why for d, _ in known}))
         for f in t_found:
             if worst_ratio(side.get(f.key), widened, f.key) <= 1.0:

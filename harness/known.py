@@ -15,7 +15,11 @@ tests/differential/test_networks.py pins each one with its minimal case.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
 
 from .backends.reference import Site
 from .spec import LayerSpec, NetworkSpec
@@ -41,6 +45,12 @@ class KnownDeviation:
     # ... or, when set, to the layer's input (at its output) and to the gradient flowing
     # into it (at its input gradient): an error that is absolute, not relative
     of_basis: bool = False
+    # torch's value may be NaN or inf where the dtype's own rounding histories are (the
+    # formula, computed in the dtype, divides 0 by 0): nothing bounds the error there
+    non_finite: bool = False
+    # whether it applies to a layer's or an optimizer's arguments in a dtype (default:
+    # the example's string arguments, which select a code path, match)
+    applies: Callable[[dict[str, Any], str], bool] | None = None
 
     @property
     def dtypes(self) -> tuple[str, ...]:
@@ -78,17 +88,55 @@ KNOWN_TORCH_DEVIATIONS = {
     ),
 }
 
-KNOWN_TORCH_OPTIMIZER_DEVIATIONS = {
-    "NAdam": KnownDeviation(
-        "torch keeps NAdam's mu_product (and step) in torch's *default* dtype, float32, "
-        "even for float64 parameters (torch/optim/optimizer.py _get_scalar_dtype): "
-        "each term of the update off by up to 1.3e-8 relative (measured over 200 steps)",
-        LayerSpec("NAdam", {"lr": 0.03}),
-        # the coefficients of the gradient and of the first moment in the update: at
-        # step 1 the update itself (Adam-type normalization makes it blind to a relative
-        # change of the gradient), later the gradient and the moments it reads
-        (Site.UPDATE, Site.OPTIMIZER_GRAD, Site.STATE),
-        {"float64": 2e-8},
+
+def _eps_vanishes(kwargs: dict[str, Any], dtype: str, default: float = 1e-8) -> bool:
+    """The optimizer's eps rounds to 0 in ``dtype`` (float16: below 3e-8)."""
+    return dtype == "float16" and float(np.float16(kwargs.get("eps", default))) == 0.0
+
+
+def _eps_underflow(optimizer: str, default: float = 1e-8) -> KnownDeviation:
+    return KnownDeviation(
+        f"torch's {optimizer} adds eps to the denominator in the parameter's dtype, and in "
+        f"float16 eps={default:g} rounds to 0 (float16's smallest subnormal is 6e-8): an "
+        "element whose second moment is 0 (a zero gradient: an unused embedding row, a "
+        "dead unit) or underflows (|grad| < 2.4e-4) steps by 0/0 = NaN or m/0 = inf "
+        "(pytorch/pytorch#147437, open; the reference in float16 does the same: it is the "
+        "formula in that dtype)",
+        LayerSpec(optimizer, {"eps": default}),
+        (Site.UPDATE,),
+        {"float16": 0.0},
+        non_finite=True,
+        applies=lambda kwargs, dtype: _eps_vanishes(kwargs, dtype, default),
+    )
+
+
+# in float16, an eps that rounds to 0 (RAdam's rectified steps and Adadelta's 1e-6 do not)
+_EPS_UNDERFLOW = {
+    name: (_eps_underflow(name, default),)
+    for name, default in (
+        ("Adam", 1e-8),
+        ("AdamW", 1e-8),
+        ("Adamax", 1e-8),
+        ("RMSprop", 1e-8),
+        ("Adagrad", 1e-10),
+    )
+}
+
+KNOWN_TORCH_OPTIMIZER_DEVIATIONS: dict[str, tuple[KnownDeviation, ...]] = {
+    **_EPS_UNDERFLOW,
+    "NAdam": (
+        _eps_underflow("NAdam"),
+        KnownDeviation(
+            "torch keeps NAdam's mu_product (and step) in torch's *default* dtype, float32, "
+            "even for float64 parameters (torch/optim/optimizer.py _get_scalar_dtype): "
+            "each term of the update off by up to 1.3e-8 relative (measured over 200 steps)",
+            LayerSpec("NAdam", {"lr": 0.03}),
+            # the coefficients of the gradient and of the first moment in the update: at
+            # step 1 the update itself (Adam-type normalization makes it blind to a relative
+            # change of the gradient), later the gradient and the moments it reads
+            (Site.UPDATE, Site.OPTIMIZER_GRAD, Site.STATE),
+            {"float64": 2e-8},
+        ),
     ),
 }
 
@@ -99,17 +147,22 @@ def deviations(spec: NetworkSpec, dtype: str) -> list[tuple[KnownDeviation, int 
     found: list[tuple[KnownDeviation, int | None]] = []
     for index, layer in enumerate(spec.layers):
         known = KNOWN_TORCH_DEVIATIONS.get(layer.type)
-        if known and dtype in known.dtypes and _applies(known, layer):
+        if known and _applies(known, layer, dtype):
             found.append((known, index))
     if spec.optimizer is not None and spec.steps > 0:
-        known = KNOWN_TORCH_OPTIMIZER_DEVIATIONS.get(spec.optimizer.type)
-        if known and dtype in known.dtypes:
-            found.append((known, None))
+        for known in KNOWN_TORCH_OPTIMIZER_DEVIATIONS.get(spec.optimizer.type, ()):
+            if _applies(known, spec.optimizer, dtype):
+                found.append((known, None))
     return found
 
 
-def _applies(known: KnownDeviation, layer: LayerSpec) -> bool:
-    """The example's arguments that select the code path (GELU's ``approximate``) match."""
+def _applies(known: KnownDeviation, layer: LayerSpec, dtype: str) -> bool:
+    """``known`` is scoped to ``dtype``, and its own test passes (by default: the example's
+    arguments that select the code path, GELU's ``approximate``, match)."""
+    if dtype not in known.dtypes:
+        return False
+    if known.applies is not None:
+        return known.applies(dict(layer.kwargs), dtype)
     return all(
         layer.kwargs.get(k, v) == v for k, v in known.example.kwargs.items() if isinstance(v, str)
     )

@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .bounds import Allowance, ratio
+from .bounds import Allowance
 from .verdict import Kind
 
 __all__ = ["Finding", "first_divergences", "worst_ratio"]
@@ -51,7 +51,7 @@ def worst_ratio(
         return float("inf")
     if np.size(truth) == 0:
         return 0.0
-    return float(np.max(ratio(values, truth, allowance.of(key, side, torch))))
+    return float(np.max(allowance.ratio(key, values, side, torch)))
 
 
 def first_divergences(

@@ -16,7 +16,16 @@ import numpy as np
 
 from ..spec import DROPOUT_TYPES, NetworkSpec, SpecError, build_reference_layers
 
-__all__ = ["Trace", "CaseData", "case_data", "dropout_seed", "check_unchanged", "DROPOUT_TYPES"]
+__all__ = [
+    "Trace",
+    "CaseData",
+    "case_data",
+    "dropout_seed",
+    "check_unchanged",
+    "lost_steps",
+    "parameters_lost",
+    "DROPOUT_TYPES",
+]
 
 
 @dataclass
@@ -148,3 +157,15 @@ def check_unchanged(name: str, before: np.ndarray, after: Any) -> None:
             f"the backend modified its {name} in place; backends must not "
             "mutate their inputs or the upstream gradient"
         )
+
+
+def lost_steps(state: dict[str, np.ndarray], remaining: int) -> list[dict[str, np.ndarray]]:
+    """The steps after a forward that raised on parameters already NaN or inf (a float16
+    Adam whose eps rounded to 0; a loss that refuses a NaN probability): the parameters
+    are lost, and every later step would leave them so; their floating values are NaN."""
+    lost = {k: np.full_like(v, np.nan) if v.dtype.kind == "f" else v for k, v in state.items()}
+    return [dict(lost) for _ in range(remaining)]
+
+
+def parameters_lost(state: dict[str, np.ndarray]) -> bool:
+    return any(v.dtype.kind == "f" and not np.isfinite(v).all() for v in state.values())

@@ -18,7 +18,15 @@ import numpy as np
 from reference.functional.rounding import sampling
 
 from ..spec import NetworkSpec, SpecError, build_reference_layers, layer_kwargs, reference_class
-from . import DROPOUT_TYPES, CaseData, Trace, case_data, check_unchanged
+from . import (
+    DROPOUT_TYPES,
+    CaseData,
+    Trace,
+    case_data,
+    check_unchanged,
+    lost_steps,
+    parameters_lost,
+)
 
 __all__ = ["ReferenceBackend", "MaskFn", "Perturb", "Site"]
 
@@ -132,10 +140,17 @@ class ReferenceBackend:
         with sampling(statistic) if statistic is not None else nullcontext():
             trace = _record(model, *forward_backward(0))
             # step 1 uses the gradients just computed; steps 2.. redo forward and backward
-            for k in range(spec.steps if optimizer is not None else 0):
+            steps = spec.steps if optimizer is not None else 0
+            for k in range(steps):
                 if k > 0:
                     optimizer.zero_grad()
-                    forward_backward(k)
+                    try:
+                        forward_backward(k)
+                    except (ValueError, FloatingPointError):
+                        if not parameters_lost(trace.steps[-1]):
+                            raise
+                        trace.steps += lost_steps(trace.steps[-1], steps - k)
+                        break
                 _perturbed_step(optimizer, layers, noise)
                 trace.steps.append(
                     {name: np.array(v, copy=True) for name, v in model.state_dict().items()}

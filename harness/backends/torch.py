@@ -20,7 +20,16 @@ import torch
 
 from ..dtypes import HALF_DTYPES, parse_dtype
 from ..spec import NetworkSpec, SpecError
-from . import DROPOUT_TYPES, CaseData, Trace, case_data, check_unchanged, dropout_seed
+from . import (
+    DROPOUT_TYPES,
+    CaseData,
+    Trace,
+    case_data,
+    check_unchanged,
+    dropout_seed,
+    lost_steps,
+    parameters_lost,
+)
 
 __all__ = ["TorchBackend", "torch_dtype", "to_torch", "build_torch_layer"]
 
@@ -170,10 +179,17 @@ class TorchBackend:
 
         outputs, loss = forward_backward(0)
         trace = self._trace(spec, model, outputs, loss, x)
-        for k in range(spec.steps if optimizer is not None else 0):
+        steps = spec.steps if optimizer is not None else 0
+        for k in range(steps):
             if k > 0:
                 optimizer.zero_grad()
-                forward_backward(k)
+                try:
+                    forward_backward(k)
+                except (RuntimeError, ValueError):
+                    if not parameters_lost(trace.steps[-1]):
+                        raise
+                    trace.steps += lost_steps(trace.steps[-1], steps - k)
+                    break
             optimizer.step()
             trace.steps.append({name: _np(v) for name, v in model.state_dict().items()})
         if self.device != "cpu":
