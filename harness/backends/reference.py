@@ -139,27 +139,32 @@ class ReferenceBackend:
         statistic = getattr(perturb, "statistic", None)
         with sampling(statistic) if statistic is not None else nullcontext():
             trace = _record(model, *forward_backward(0))
-            # step 1 uses the gradients just computed; steps 2.. redo forward and backward
             steps = spec.steps if optimizer is not None else 0
-            for k in range(steps):
-                if k > 0:
-                    optimizer.zero_grad()
-                    try:
-                        forward_backward(k)
-                    except (ValueError, FloatingPointError):
-                        if not parameters_lost(trace.steps[-1]):
-                            raise
-                        trace.steps += lost_steps(trace.steps[-1], steps - k)
-                        break
-                _perturbed_step(optimizer, layers, noise)
-                trace.steps.append(
-                    {name: np.array(v, copy=True) for name, v in model.state_dict().items()}
-                )
+            _steps(trace, model, optimizer, steps, forward_backward, noise)
         for name, before, after in zip(
             ("input", "target", "upstream gradient"), copies, (x, target, upstream)
         ):
             check_unchanged(name, before, after)
         return trace
+
+
+def _steps(
+    trace: Trace, model: Any, optimizer: Any, steps: int, forward_backward: Any, noise: Perturb
+) -> None:
+    """The optimizer's ``steps``, each state recorded in ``trace.steps``: step 1 uses the
+    gradients just computed, steps 2.. redo forward and backward."""
+    for k in range(steps):
+        if k > 0:
+            optimizer.zero_grad()
+            try:
+                forward_backward(k)
+            except (ValueError, FloatingPointError):
+                if not parameters_lost(trace.steps[-1]):
+                    raise
+                trace.steps += lost_steps(trace.steps[-1], steps - k)
+                return
+        _perturbed_step(optimizer, list(model), noise)
+        trace.steps.append({name: np.array(v, copy=True) for name, v in model.state_dict().items()})
 
 
 def _record(model: Any, outputs: list, loss: Any, grads: list, grad_input: Any) -> Trace:

@@ -137,9 +137,9 @@ def test_a_nan_that_the_dtype_does_not_make_is_not_excused(monkeypatch):
 
     monkeypatch.setattr(torch.optim.Adam, "step", step)
     report = check(spec, ["cpu"], ["float16"])
-    assert [(m.kind, m.layer, m.blame) for m in report.mismatches][:1] == [
-        ("step", 0, "torch")
-    ], report.summary()
+    assert [(m.kind, m.layer, m.blame) for m in report.mismatches][:1] == [("step", 0, "torch")], (
+        report.summary()
+    )
 
 
 def test_a_larger_error_is_not_excused_by_a_known_deviation(monkeypatch):
