@@ -71,6 +71,7 @@ allowed on its own tensor and on what inherits it, and nothing more.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -82,7 +83,7 @@ from reference.functional.rounding import partial_sum_magnitude
 from .backends import Trace
 from .backends.reference import Site
 from .dtypes import max_finite, subnormal_step, unit_roundoff
-from .verdict import traced
+from .verdict import Kind, traced
 
 __all__ = [
     "CONFIRM_SAMPLES",
@@ -127,9 +128,19 @@ class Perturbation:
     rng: np.random.Generator
     extra: Mapping[tuple[Site, int | None], tuple[float, float]] = field(default_factory=dict)
     plain: bool = True  # False: only the extra sites are perturbed
+    # when set, (kind, layer): only where that tensor is made rounds, a history exact up
+    # to it (local_sites)
+    local: tuple[Kind, int | None] | None = None
+    n_layers: int = 0
 
     def __post_init__(self) -> None:
         self._u = unit_roundoff(self.dtype)
+        self._local = None if self.local is None else local_sites(*self.local, self.n_layers)
+
+    def _rounds(self, site: Site, layer: int | None, *phase: bool) -> bool:
+        if not self.plain or site in _SECOND_ROUNDINGS:
+            return False
+        return self._local is None or (site, layer, *phase) in self._local
 
     def _extra(self, site: Site, layer: int | None) -> tuple[float, float]:
         a = self.extra.get((site, layer), (0.0, 0.0))
@@ -143,7 +154,7 @@ class Perturbation:
         if a.dtype.kind != "f" or a.size == 0:
             return a
         relative, of_basis = self._extra(site, layer)
-        plain = self.plain and site not in _SECOND_ROUNDINGS
+        plain = self._rounds(site, layer)
         size = (self._u if plain else 0.0) + relative
         if size == 0.0 and (of_basis == 0.0 or basis is None):
             return a
@@ -168,7 +179,7 @@ class Perturbation:
             # the gradient it came from, however small its result: a product is exact at 0
             noise = self._u * np.abs(np.asarray(basis, np.float64)) * (a != 0)
             self._add_stochastically(a, noise * self.rng.uniform(-1.0, 1.0, a.shape))
-        if self.plain and self.dtype in ("float16", "bfloat16"):
+        if plain and self.dtype in ("float16", "bfloat16"):
             # below the normal range rounding is absolute: half a subnormal step
             step = 0.5 * subnormal_step(self.dtype) * (a != 0)
             a += step * self.rng.uniform(-1.0, 1.0, a.shape)
@@ -176,10 +187,20 @@ class Perturbation:
             np.clip(a, -1.0, 1.0, out=a, where=bounded)
         return a
 
-    def statistic(self, mean: np.ndarray, terms: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
-        """``mean`` with one rounding history of its sum (``reference.functional.rounding``):
+    def statistic(
+        self,
+        mean: np.ndarray,
+        terms: np.ndarray,
+        axes: tuple[int, ...],
+        layer: int | None = None,
+        backward: bool = False,
+    ) -> np.ndarray:
+        """``mean`` (of a statistic computed in ``layer``'s forward or backward) with one
+        rounding history of its sum (``reference.functional.rounding``):
         ``u * xi * sqrt(sum_k S_k^2) / m``, the partial sums' roundings, one draw per mean."""
-        if not self.plain or mean.dtype.kind != "f" or mean.size == 0:
+        if mean.dtype.kind != "f" or mean.size == 0:
+            return mean
+        if not self._rounds(Site.STATISTIC, layer, backward):
             return mean
         size = self._u * partial_sum_magnitude(terms, axes)
         out = np.array(mean, copy=True)
@@ -212,6 +233,27 @@ class Perturbation:
         threshold = 1.0 - 0.5 * size * magnitude / step  # P(z > threshold) = chance / 2
         z = self.rng.uniform(-1.0, 1.0, a.shape)
         a += step * ((z > threshold).astype(a.dtype) - (z < -threshold))
+
+
+def local_sites(kind: Kind, layer: int | None, n_layers: int) -> frozenset[tuple]:
+    """The sites of a history that rounds only where a ``kind`` tensor of ``layer`` is
+    made (``n_layers`` in the network; layer None: the loss): what that pass of the layer
+    receives, computes and stores. Nothing else rounds, so neither does what the tensor's
+    conditioning depends on (a forward rounded upstream of a backward would change the
+    gradient's very size). A statistic's entry also says which pass:
+    ``(Site.STATISTIC, layer, backward)``."""
+    if kind is Kind.LOSS or layer is None:
+        last = n_layers - 1
+        return frozenset({(Site.OUTPUT, last), (Site.LOSS, None), (Site.GRAD_OUTPUT, None)})
+    if kind in (Kind.FORWARD, Kind.BUFFER):
+        incoming = (Site.OUTPUT, layer - 1) if layer > 0 else (Site.INPUT, None)
+        own = (Site.WEIGHT, Site.OUTPUT, Site.BUFFER)
+        return frozenset({incoming, (Site.STATISTIC, layer, False)} | {(s, layer) for s in own})
+    incoming = (Site.GRAD_INPUT, layer + 1) if layer < n_layers - 1 else (Site.GRAD_OUTPUT, None)
+    own = (Site.GRAD_INPUT, Site.GRAD_PARAM)
+    if kind is Kind.STEP:
+        own += (Site.OPTIMIZER_GRAD, Site.UPDATE, Site.STEPPED, Site.STATE)
+    return frozenset({incoming, (Site.STATISTIC, layer, True)} | {(s, layer) for s in own})
 
 
 # sites whose values a plain sample has rounded already: the gradient the optimizer reads
@@ -288,6 +330,19 @@ class Allowance:
         allowed = self.of(key, side, torch)
         return ratio(values, self.tensors[key], allowed, self.non_finite and side == "torch")
 
+    def united(self, other: Allowance) -> Allowance:
+        """The allowance of both families of rounding histories: per element, the larger
+        spread (a history exact up to a layer is as legitimate as one that rounds all
+        along, and where the network's conditioning depends on how much rounded before,
+        it is the one that lives near the truth)."""
+        spread = {k: np.maximum(v, other.spread.get(k, 0.0)) for k, v in self.spread.items()}
+        around = self.around_reference
+        if around is not None and other.around_reference is not None:
+            around = {
+                k: np.maximum(v, other.around_reference.get(k, 0.0)) for k, v in around.items()
+            }
+        return dataclasses.replace(self, spread=spread, around_reference=around)
+
     def widened(self, other: Allowance, non_finite: bool = False) -> Allowance:
         """This allowance plus ``other``'s spread (a known deviation's propagated error);
         ``non_finite``: the deviation may make torch's value NaN where samples are."""
@@ -339,6 +394,8 @@ class Sampler:
     reference: Trace | None = None  # the reference's own run in the dtype, when judged
     extra: Mapping[tuple[Site, int | None], tuple[float, float]] | None = None
     plain: bool = True
+    local: tuple[Kind, int | None] | None = None  # Perturbation.local
+    n_layers: int = 0
     runs: list[dict[Key, np.ndarray]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -358,7 +415,9 @@ class Sampler:
     def _draw(self, samples: int) -> None:
         rejected = 0
         while len(self.runs) < samples:
-            perturbation = Perturbation(self.dtype, self.rng, dict(self.extra or {}), self.plain)
+            perturbation = Perturbation(
+                self.dtype, self.rng, dict(self.extra or {}), self.plain, self.local, self.n_layers
+            )
             try:
                 with np.errstate(all="ignore"):
                     self.runs.append(traced(self.run(perturbation)))

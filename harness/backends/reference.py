@@ -49,6 +49,7 @@ class Site(str, Enum):
     UPDATE = "update"  # a parameter's change in an optimizer step
     STEPPED = "stepped"  # a parameter after a step
     STATE = "state"  # an optimizer state array (moments) after a step
+    STATISTIC = "statistic"  # a mean inside a layer (reference.functional.rounding)
 
 
 # (array, site, layer index or None, basis) -> the array, perturbed; the basis is what an
@@ -107,6 +108,8 @@ class ReferenceBackend:
             for param in module.parameters():
                 param.data = noise(param.data, Site.WEIGHT, layer_index)
         x_in = noise(x.copy(), Site.INPUT, None) if perturb and x.dtype.kind == "f" else x
+        # a perturbation may round the statistics inside layers too (their reductions)
+        statistic = getattr(perturb, "statistic", None)
 
         def forward_backward(call: int) -> tuple[list, Any, list, Any]:
             outputs, h = [], x_in
@@ -118,7 +121,9 @@ class ReferenceBackend:
                             "(torch's mask, so both sides drop the same units)"
                         )
                     module.mask = mask_fn(index, tuple(np.shape(h)), call)
-                h = noise(module(h), Site.OUTPUT, index, h)
+                with _in_layer(statistic, index, backward=False):
+                    output = module(h)
+                h = noise(output, Site.OUTPUT, index, h)
                 _perturb_buffers(module, noise, index)
                 outputs.append(h)
             loss = noise(np.asarray(loss_fn(h, target)), Site.LOSS, None)
@@ -126,7 +131,8 @@ class ReferenceBackend:
             grads: list[Any] = [None] * len(layers)
             for index in range(len(layers) - 1, -1, -1):
                 grads[index] = g
-                g = layers[index].backward(g)
+                with _in_layer(statistic, index, backward=True):
+                    g = layers[index].backward(g)
                 if g is not None and np.asarray(g).dtype.kind == "f":
                     g = noise(g, Site.GRAD_INPUT, index, grads[index])
                 for param in layers[index].parameters():
@@ -135,17 +141,22 @@ class ReferenceBackend:
             grad_input = g if spec.input_kind == "float" else None
             return outputs, loss, grads, grad_input
 
-        # a perturbation may round the statistics inside layers too (their reductions)
-        statistic = getattr(perturb, "statistic", None)
-        with sampling(statistic) if statistic is not None else nullcontext():
-            trace = _record(model, *forward_backward(0))
-            steps = spec.steps if optimizer is not None else 0
-            _steps(trace, model, optimizer, steps, forward_backward, noise)
+        trace = _record(model, *forward_backward(0))
+        steps = spec.steps if optimizer is not None else 0
+        _steps(trace, model, optimizer, steps, forward_backward, noise)
         for name, before, after in zip(
             ("input", "target", "upstream gradient"), copies, (x, target, upstream)
         ):
             check_unchanged(name, before, after)
         return trace
+
+
+def _in_layer(statistic: Callable[..., np.ndarray] | None, index: int, backward: bool) -> Any:
+    """While layer ``index``'s forward or backward runs, its statistics reach the
+    perturbation with its index and pass."""
+    if statistic is None:
+        return nullcontext()
+    return sampling(lambda mean, terms, axes: statistic(mean, terms, axes, index, backward))
 
 
 def _steps(
