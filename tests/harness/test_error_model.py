@@ -31,7 +31,7 @@ import pytest
 import reference.functional as F
 import reference.nn as rnn
 from harness.backends.reference import Site
-from harness.bounds import Perturbation
+from harness.bounds import Allowance, Perturbation, local_sites
 from harness.check import check
 from harness.compare import compare_arrays, tolerance
 from harness.spec import LayerSpec, NetworkSpec
@@ -564,3 +564,39 @@ def test_sampled_rounding_leaves_overflow_alone_and_makes_no_nan():
     assert not np.isnan(out).any(), out
     assert out[0] == np.inf and out[2] == 0.0  # an exact zero (a product) stays exact
     assert abs(out[3] - 2.0) <= 2 * np.spacing(np.float32(2.0))  # a grid step each, at most
+
+
+# -- histories exact up to a layer ------------------------------------------------------
+def test_local_histories_round_only_where_the_tensor_is_made():
+    forward = local_sites(Kind.FORWARD, 2, 4)
+    assert forward == {
+        (Site.OUTPUT, 1),  # the layer's input as it receives it
+        (Site.WEIGHT, 2),
+        (Site.OUTPUT, 2),
+        (Site.BUFFER, 2),
+        (Site.STATISTIC, 2, False),
+    }
+    backward = local_sites(Kind.GRAD_INPUT, 3, 4)  # the last layer: its gradient comes
+    assert (Site.GRAD_OUTPUT, None) in backward  # from the loss
+    assert (Site.STATISTIC, 3, True) in backward and (Site.OUTPUT, 3) not in backward
+    assert (Site.STATE, 0) in local_sites(Kind.STEP, 0, 4)
+    assert local_sites(Kind.LOSS, None, 4) == {
+        (Site.OUTPUT, 3),
+        (Site.LOSS, None),
+        (Site.GRAD_OUTPUT, None),
+    }
+
+
+def test_a_chain_of_normalizations_of_a_constant_row_passes_in_bfloat16(monkeypatch):
+    """BatchNorm1d of an all-padding embedding row is a constant row; three LayerNorms of
+    it multiply its gradient by 1/sqrt(eps) each, to 1e6. Every history that rounds all
+    along makes the row non-constant and the gradient 1e3 times smaller; torch, exact up
+    to the BatchNorm1d backward, rounds 1e6-sized terms there. Only the histories exact
+    up to that layer cover it, and without them the case fails."""
+    spec = NetworkSpec.from_json(
+        (CASES / "fp-layernorm-chain-constant-row-bfloat16.json").read_text()
+    )
+    assert check(spec, devices=["cpu"], dtypes=["bfloat16"]).ok
+    monkeypatch.setattr(Allowance, "united", lambda self, other: self)
+    report = check(spec, devices=["cpu"], dtypes=["bfloat16"], attribute=False)
+    assert [(m.kind, m.layer) for m in report.mismatches][:1] == [(Kind.GRAD_INPUT, 1)]
