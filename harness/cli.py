@@ -9,13 +9,14 @@ prints a case's architecture with the shape after every layer.
 from __future__ import annotations
 
 import argparse
-import collections
+import itertools
 import math
+import os
 import re
+import signal
 import sys
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -101,14 +102,32 @@ def _check_cuda(parser: argparse.ArgumentParser, devices: Sequence[str] | None) 
             )
 
 
-def _parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="python -m harness", description="Hold torch to the NumPy reference.")
-    sub = parser.add_subparsers(dest="command", required=True)
-    fuzz = sub.add_parser("fuzz", help="check random networks; save every failure")
+def _fuzz_arguments(fuzz: argparse.ArgumentParser) -> None:
     count, at_least_1 = _number(int), _number(int, 1, strict=False)
     fuzz.add_argument("--cases", type=count, default=None, help="number of cases (default 50)")
     fuzz.add_argument("--time", type=_number(float), default=None, help="run for this many seconds")
-    fuzz.add_argument("--seed", type=int, default=0, help="seed of the case generator")
+    fuzz.add_argument(
+        "--seed",
+        type=_number(int, 0, strict=False),
+        default=None,
+        help="seed of the campaign (default: a fresh one, printed first)",
+    )
+    fuzz.add_argument(
+        "--jobs",
+        type=at_least_1,
+        default=os.cpu_count() or 1,
+        help="worker processes (default: the machine's cores, %(default)s); the cases and "
+        "the summary do not depend on it",
+    )
+    fuzz.add_argument("--shard", type=_shard, default=None, help="k/N: run slice k of N")
+    fuzz.add_argument("--junitxml", default=None, help="also write a JUnit XML file here")
+    fuzz.add_argument(
+        "--shrink-time",
+        type=_number(float, 0, strict=False),
+        default=30.0,
+        help="seconds each failing case may spend shrinking to its smallest form "
+        "(0: no shrinking; default %(default)s)",
+    )
     fuzz.add_argument(
         "--device", type=_devices, default=None, help="cpu,cuda,cuda:N (default: all present)"
     )
@@ -119,7 +138,12 @@ def _parser() -> argparse.ArgumentParser:
         help="float32 (float), float64 (double), float16 (half), bfloat16; comma-separated "
         "(default: %(default)s)",
     )
-    fuzz.add_argument("--out", default="failures", help="where failures are saved")
+    fuzz.add_argument(
+        "--out",
+        default="failures",
+        help="where each run makes its folder (<date>-<time>-seed<S>) with summary.json and "
+        "the failing cases (default: %(default)s)",
+    )
     fuzz.add_argument("--max-layers", type=at_least_1, default=6)
     fuzz.add_argument("--max-width", type=at_least_1, default=16)
     fuzz.add_argument("--max-batch", type=at_least_1, default=4)
@@ -133,6 +157,12 @@ def _parser() -> argparse.ArgumentParser:
         "failures; by default they are listed apart so a run reports what is new",
     )
     fuzz.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = _Parser(prog="python -m harness", description="Hold torch to the NumPy reference.")
+    sub = parser.add_subparsers(dest="command", required=True)
+    _fuzz_arguments(sub.add_parser("fuzz", help="check random networks; save every failure"))
     replay = sub.add_parser("replay", help="rerun a saved case (folder or spec.json)")
     replay.add_argument("path")
     replay.add_argument(
@@ -143,80 +173,39 @@ def _parser() -> argparse.ArgumentParser:
     )
     show = sub.add_parser("show", help="print a saved case's architecture and shapes")
     show.add_argument("path")
+    merge = sub.add_parser("merge", help="combine the summaries of a sharded campaign")
+    merge.add_argument("folders", nargs="+", help="run folders (or summary.json files)")
+    merge.add_argument("--out", default=None, help="write the merged summary.json here")
     return parser
 
 
-@dataclass
-class _Tally:
-    """What a fuzz run found, counted for the summary."""
-
-    done: int = 0
-    passed: int = 0
-    warned: collections.Counter = field(default_factory=collections.Counter)
-    known: collections.Counter = field(default_factory=collections.Counter)
-    found: collections.Counter = field(default_factory=collections.Counter)
-    saved: list[Path] = field(default_factory=list)
-
-    def add(self, report: Any, strict_known: bool, out: str) -> None:
-        from .report import save_repro
-
-        self.done += 1
-        for w in report.warnings:
-            self.warned[(w.layer_type, str(w.kind), w.dtype)] += 1
-        for k in report.known:
-            self.known[(k.layer_type, str(k.kind), k.dtype)] += 1
-        if strict_known and report.known:
-            report.mismatches += report.known
-        if report.ok:
-            self.passed += 1
-            return
-        self.saved.append(save_repro(report, out))
-        for m in report.mismatches:
-            self.found[(m.layer_type, str(m.kind), f"{m.dtype}, blame {m.blame}")] += 1
-        if report.errors:
-            self.found[("(crash)", "error", "")] += len(report.errors)
+def _shard(text: str) -> tuple[int, int]:
+    """``--shard k/N``: slice ``k`` (0 <= k < N) of a campaign's cases."""
+    match = re.fullmatch(r"(\d+)/(\d+)", text.strip())
+    if not match or not 0 <= int(match[1]) < int(match[2]):
+        raise argparse.ArgumentTypeError(f"expected k/N with 0 <= k < N, got {text!r}")
+    return int(match[1]), int(match[2])
 
 
-def _table(title: str, counts: collections.Counter, limit: int = 12) -> None:
-    print(f"\n{title}:")
-    width = max(len("layer class"), *(len(t[0]) for t in counts)) + 2
-    print(f"  {'layer class'.ljust(width)}{'kind'.ljust(12)}{'where'.ljust(26)}count")
-    for (layer_type, kind, where), count in counts.most_common(limit):
-        print(f"  {layer_type.ljust(width)}{kind.ljust(12)}{where.ljust(26)}{count}")
+class _Stop:
+    """Ctrl-C: finish the cases under way, then print the partial summary."""
+
+    def __init__(self) -> None:
+        self.requested = False
+        self._previous = signal.signal(signal.SIGINT, self._handle)
+
+    def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested:  # a second Ctrl-C: stop now
+            signal.signal(signal.SIGINT, self._previous)
+            raise KeyboardInterrupt
+        self.requested = True
+        print("\nstopping after the cases under way (Ctrl-C again to quit now)", file=sys.stderr)
+
+    def restore(self) -> None:
+        signal.signal(signal.SIGINT, self._previous)
 
 
-def _summary(tally: _Tally, args: argparse.Namespace) -> None:
-    devices = ", ".join(args.device or ["all present"])
-    print(
-        f"\n{tally.done} cases, {tally.passed} passed, {tally.done - tally.passed} failed "
-        f"(seed {args.seed}; devices: {devices}; dtypes: {', '.join(args.dtype)})"
-    )
-    if tally.warned:
-        _table(
-            "precision warnings, not counted (both sides within the allowance of the float64 "
-            "truth, apart by more than the dtype's tolerance)",
-            tally.warned,
-        )
-    if tally.known:
-        _table("known torch deviations, not counted (harness/known.py)", tally.known)
-    if tally.found:
-        _table("mismatches by layer class, kind and blame", tally.found, limit=50)
-        print(
-            f"\nsaved {len(tally.saved)} failure(s) under {args.out}/ (replay with "
-            f"`python -m harness replay PATH`; each has a standalone repro.py)"
-        )
-        for path in tally.saved[:10]:
-            print(f"  {path}")
-
-
-def fuzz(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from .check import check
-    from .generate import random_spec
-
-    cases = args.cases if args.cases is not None else (None if args.time else 50)
-    deadline = time.monotonic() + args.time if args.time else None
+def _limits(args: argparse.Namespace) -> dict[str, Any]:
     limits: dict[str, Any] = {
         "max_layers": args.max_layers,
         "max_width": args.max_width,
@@ -226,20 +215,90 @@ def fuzz(args: argparse.Namespace) -> int:
     }
     if args.families:
         limits["families"] = tuple(_csv(args.families) or ())
-    rng = np.random.default_rng(args.seed)
-    tally = _Tally()
-    bar = tqdm(total=cases, unit="case", disable=args.no_progress, file=sys.stderr)
-    with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
-        while (cases is None or tally.done < cases) and (
-            deadline is None or time.monotonic() < deadline
-        ):
-            report = check(random_spec(rng, **limits), devices=args.device, dtypes=args.dtype)
-            tally.add(report, args.strict_known, args.out)
+    return limits
+
+
+def _run_folder(args: argparse.Namespace, seed: int) -> Path:
+    """One folder per run: ``<out>/<date>-<time>-seed<S>[-shard<k>of<N>]``."""
+    name = time.strftime("%Y%m%d-%H%M%S") + f"-seed{seed}"
+    if args.shard:
+        name += f"-shard{args.shard[0]}of{args.shard[1]}"
+    folder = Path(args.out) / name
+    for n in itertools.count(2):
+        if not folder.exists():
+            break
+        folder = folder.with_name(f"{name}-{n}")
+    folder.mkdir(parents=True)
+    return folder
+
+
+def _indices(cases: int | None, shard: tuple[int, int] | None) -> tuple[Any, int | None]:
+    """The case numbers this run checks (every N-th from k for shard k/N), and how many."""
+    every: Any = range(cases) if cases is not None else itertools.count()
+    if shard is None:
+        return iter(every), cases
+    k, n = shard
+    if cases is not None:
+        return iter(every[k::n]), len(every[k::n])
+    return (i for i in every if i % n == k), None
+
+
+def fuzz(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from .campaign import Campaign, run_cases
+    from .check import default_devices
+    from .summary import Summary
+
+    seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
+    print(f"seed {seed} (rerun this campaign with --seed {seed})", file=sys.stderr)
+    cases = args.cases if args.cases is not None else (None if args.time else 50)
+    folder = _run_folder(args, seed)
+    devices = tuple(args.device) if args.device else default_devices()
+    campaign = Campaign(
+        seed, _limits(args), devices, args.dtype, args.strict_known, str(folder), args.shrink_time
+    )
+    indices, total = _indices(cases, args.shard)
+    summary = Summary(seed, list(devices), list(args.dtype), args.strict_known)
+    summary.shard = f"{args.shard[0]}/{args.shard[1]}" if args.shard else None
+    deadline = time.monotonic() + args.time if args.time else None
+    start, stop = time.monotonic(), _Stop()
+    bar = tqdm(total=total, unit="case", disable=args.no_progress, file=sys.stderr)
+
+    def keep_going() -> bool:
+        return not stop.requested and (deadline is None or time.monotonic() < deadline)
+
+    try:
+        for result in run_cases(campaign, indices, args.jobs, keep_going):
+            summary.add(result)
             bar.update(1)
-            bar.set_postfix(failed=tally.done - tally.passed)
-    bar.close()
-    _summary(tally, args)
-    return 0 if tally.passed == tally.done else 1
+            bar.set_postfix(failed=len(summary.failed))
+    finally:
+        stop.restore()
+        bar.close()
+    summary.elapsed_s, summary.interrupted = time.monotonic() - start, stop.requested
+    summary.print()
+    print(f"\nsummary.json and failing cases under {folder}/")
+    summary.write(folder)
+    if args.junitxml:
+        summary.write_junit(args.junitxml)
+    if stop.requested:
+        return 130
+    return 0 if not summary.failed else 1
+
+
+def merge_command(args: argparse.Namespace) -> int:
+    from .summary import merge
+
+    try:
+        summary = merge(args.folders)
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"python -m harness merge: error: {exc}", file=sys.stderr)
+        return 2
+    summary.print()
+    if args.out:
+        print(f"\nmerged summary.json under {summary.write(args.out).parent}/")
+    return 0 if not summary.failed else 1
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -249,6 +308,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         _check_cuda(parser, args.device)
     if args.command == "fuzz":
         return fuzz(args)
+    if args.command == "merge":
+        return merge_command(args)
     from .report import format_report, load_spec, replay
 
     if args.command == "replay":

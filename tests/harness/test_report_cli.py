@@ -100,7 +100,9 @@ def test_cli_fuzz_passes_and_prints_summary(tmp_path, capsys):
     out = capsys.readouterr().out
     assert "5 cases" in out and "passed" in out
     assert code == 0, out
-    assert not (tmp_path / "f").exists()
+    (run,) = (tmp_path / "f").iterdir()  # one folder per run, named by date and seed
+    assert run.name.endswith("-seed1")
+    assert [p.name for p in run.iterdir()] == ["summary.json"]  # no failing case in it
 
 
 def test_cli_fuzz_with_planted_fault_exits_1_and_saves(monkeypatch, tmp_path, capsys):
@@ -126,14 +128,20 @@ def test_cli_fuzz_with_planted_fault_exits_1_and_saves(monkeypatch, tmp_path, ca
             "float64",
             "--families",
             "dense",
+            "--shrink-time",
+            "0",
+            "--jobs",  # the fault is planted in this process (workers are spawned afresh)
+            "1",
         ]
     )
     out = capsys.readouterr().out
     assert code == 1
-    assert "mismatches by layer class, kind and blame" in out and "Linear" in out
+    assert "findings by layer class, kind and blame" in out and "Linear" in out
     assert "blame reference" in out, out  # a fault planted in the reference is its own
-    saved = list((tmp_path / "f").iterdir())
+    (run,) = (tmp_path / "f").iterdir()
+    saved = [p for p in run.iterdir() if p.is_dir()]
     assert saved and all((p / "repro.py").exists() for p in saved)
+    assert (run / "summary.json").exists()
 
 
 def test_cli_show_and_replay(tmp_path, capsys):

@@ -1,0 +1,171 @@
+"""A fuzz campaign: cases drawn from a run seed, checked in one process or many.
+
+Case ``i`` of a run with seed ``S`` is drawn from ``np.random.default_rng(case_seed(S, i))``,
+so a case does not depend on the cases before it: ``--jobs`` (a process pool) and
+``--shard k/N`` (one slice of the cases, for a CI matrix or a cluster's array jobs) run
+exactly the cases a one-process run would, and their summaries agree.
+
+Each case runs in :func:`run_case`, which checks it, saves it when it fails (after
+shrinking it to the smallest case that shows the same finding, ``harness.shrink``), and
+returns a :class:`CaseResult`: plain data, cheap to send back from a worker process.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as futures
+import multiprocessing
+import signal
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+__all__ = ["CaseResult", "Campaign", "case_seed", "run_case", "run_cases"]
+
+
+def case_seed(run_seed: int, index: int) -> int:
+    """The seed of case ``index`` of a run seeded ``run_seed`` (independent of the others)."""
+    return int(np.random.SeedSequence([run_seed, index]).generate_state(1)[0])
+
+
+@dataclass(frozen=True)
+class Campaign:
+    """What every case of a run shares (sent to each worker once per case: it is small)."""
+
+    seed: int
+    limits: dict[str, Any]
+    devices: tuple[str, ...] | None
+    dtypes: tuple[str, ...]
+    strict_known: bool
+    out: str  # the run's folder
+    shrink_s: float  # the time one failing case may spend shrinking (0: none)
+
+
+@dataclass
+class CaseResult:
+    """One case's verdict, as the summary needs it."""
+
+    index: int
+    spec_seed: int
+    ok: bool
+    layers: list[str]  # layer classes, for the coverage table
+    loss: str
+    optimizer: str
+    warnings: list[tuple[str, str, str]] = field(default_factory=list)
+    known: list[tuple[str, str, str]] = field(default_factory=list)
+    findings: list[tuple[str, str, str]] = field(default_factory=list)
+    message: str = ""  # the first finding, one line (for JUnit)
+    saved: str | None = None  # the case's folder
+    minimal: str | None = None  # the shrunk case's folder, when smaller
+    minimal_layers: int | None = None
+    shrink_s: float = 0.0
+    seconds: float = 0.0
+
+
+def _where(m: Any) -> tuple[str, str, str]:
+    return (m.layer_type, str(m.kind), f"{m.dtype}, blame {m.blame}")
+
+
+def run_case(campaign: Campaign, index: int) -> CaseResult:
+    """Draw case ``index``, check it, save (and shrink) it when it fails."""
+    from .check import check
+    from .generate import random_spec
+
+    start = time.perf_counter()
+    spec = random_spec(np.random.default_rng(case_seed(campaign.seed, index)), **campaign.limits)
+    with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
+        report = check(spec, devices=campaign.devices, dtypes=campaign.dtypes)
+    optimizer = spec.optimizer.type if spec.optimizer is not None and spec.steps else "none"
+    result = CaseResult(
+        index,
+        spec.seed,
+        report.ok and not (campaign.strict_known and report.known),
+        [layer.type for layer in spec.layers],
+        spec.loss.type,
+        optimizer,
+        warnings=[(w.layer_type, str(w.kind), w.dtype) for w in report.warnings],
+        known=[(k.layer_type, str(k.kind), k.dtype) for k in report.known],
+    )
+    if campaign.strict_known:
+        report.mismatches += report.known
+    if not result.ok:
+        _save(campaign, report, result)
+    result.seconds = time.perf_counter() - start
+    return result
+
+
+def _save(campaign: Campaign, report: Any, result: CaseResult) -> None:
+    """Save the failing case and, first, its smallest form with the same finding."""
+    from .report import save_repro
+
+    result.findings = [_where(m) for m in report.mismatches]
+    if report.errors:
+        result.findings.append(("(crash)", "error", report.errors[0].split("]")[0][1:]))
+    result.message = (str(report.mismatches[0]).splitlines()[0] if report.mismatches else "") or (
+        report.errors[0] if report.errors else "failed"
+    )
+    folder = Path(campaign.out)
+    result.saved = str(save_repro(report, folder))
+    if campaign.shrink_s <= 0:
+        return
+    from .shrink import shrink_report
+
+    start = time.perf_counter()
+    with np.errstate(over="raise", divide="raise", invalid="raise", under="ignore"):
+        spec, minimal = shrink_report(report, budget_s=campaign.shrink_s)
+    result.shrink_s = time.perf_counter() - start
+    if len(spec.layers) < len(report.spec.layers) or spec != report.spec:
+        result.minimal = str(save_repro(minimal, folder / "minimal"))
+        result.minimal_layers = len(spec.layers)
+
+
+def _quiet_worker() -> None:
+    """Workers leave Ctrl-C to the driver, which stops handing out cases."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def run_cases(
+    campaign: Campaign,
+    indices: Iterator[int],
+    jobs: int,
+    keep_going: Callable[[], bool],
+) -> Iterator[CaseResult]:
+    """The results of the cases ``indices`` (in order of index), ``jobs`` at a time;
+    ``keep_going()`` is asked before each new case (a deadline, Ctrl-C)."""
+    if jobs <= 1:
+        for index in indices:
+            if not keep_going():
+                return
+            yield run_case(campaign, index)
+        return
+    # spawned, not forked: a fork of a process whose torch has started its OpenMP threads
+    # can hang in the child's first parallel op
+    context = multiprocessing.get_context("spawn")
+    with futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=_quiet_worker) as pool:
+        pending: dict[int, futures.Future] = {}
+        done: dict[int, CaseResult] = {}
+        order: list[int] = []
+        for index in indices:
+            if not keep_going():
+                break
+            pending[index] = pool.submit(run_case, campaign, index)
+            order.append(index)
+            while len(pending) >= 2 * jobs:
+                yield from _collect(pending, done, order)
+        while pending:
+            yield from _collect(pending, done, order)
+        yield from (done.pop(i) for i in order if i in done)
+
+
+def _collect(
+    pending: dict[int, futures.Future], done: dict[int, CaseResult], order: list[int]
+) -> Iterator[CaseResult]:
+    """Wait for one result; yield every result that is next in index order."""
+    finished, _ = futures.wait(pending.values(), return_when=futures.FIRST_COMPLETED)
+    for index in [i for i, f in pending.items() if f in finished]:
+        done[index] = pending.pop(index).result()
+    while order and order[0] in done:
+        yield done.pop(order.pop(0))
