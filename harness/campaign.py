@@ -23,7 +23,15 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["CaseResult", "Campaign", "case_seed", "run_case", "run_cases"]
+__all__ = [
+    "CaseResult",
+    "Campaign",
+    "case_seed",
+    "run_case",
+    "run_cases",
+    "run_cases_ray",
+    "connect_ray",
+]
 
 
 def case_seed(run_seed: int, index: int) -> int:
@@ -158,6 +166,57 @@ def run_cases(
         while pending:
             yield from _collect(pending, done, order)
         yield from (done.pop(i) for i in order if i in done)
+
+
+def connect_ray(address: str) -> None:
+    """Join the Ray cluster at ``address`` (``local``: start one here), unless this process
+    has one already; ``ConnectionError`` when there is none to join."""
+    import ray
+
+    if ray.is_initialized():
+        return
+    try:
+        ray.init(address=None if address == "local" else address, log_to_driver=False)
+    except ConnectionError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - ray raises several kinds for "no cluster"
+        raise ConnectionError(str(exc).splitlines()[0]) from exc
+
+
+def run_cases_ray(
+    campaign: Campaign, indices: Iterator[int], address: str, keep_going: Callable[[], bool]
+) -> Iterator[CaseResult]:
+    """As :func:`run_cases`, each case a Ray task on the cluster at ``address`` (``auto``:
+    the one this machine belongs to; ``local``: a fresh one on this machine; a Ray
+    instance already started in this process is used as it is). The driver keeps as many
+    tasks in flight as the cluster has CPUs, and yields results in order of index."""
+    import ray
+
+    connect_ray(address)
+    task = ray.remote(num_cpus=1)(run_case)
+    width = max(1, int(ray.cluster_resources().get("CPU", 1)))
+    pending: dict[int, Any] = {}
+    done: dict[int, CaseResult] = {}
+    order: list[int] = []
+    for index in indices:
+        if not keep_going():
+            break
+        pending[index] = task.remote(campaign, index)
+        order.append(index)
+        while len(pending) >= 2 * width:
+            yield from _collect_ray(ray, pending, done, order)
+    while pending:
+        yield from _collect_ray(ray, pending, done, order)
+
+
+def _collect_ray(
+    ray: Any, pending: dict[int, Any], done: dict[int, CaseResult], order: list[int]
+) -> Iterator[CaseResult]:
+    (ready,), _ = ray.wait(list(pending.values()), num_returns=1)
+    index = next(i for i, ref in pending.items() if ref == ready)
+    done[index] = ray.get(pending.pop(index))
+    while order and order[0] in done:
+        yield done.pop(order.pop(0))
 
 
 def _collect(

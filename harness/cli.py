@@ -120,6 +120,13 @@ def _fuzz_arguments(fuzz: argparse.ArgumentParser) -> None:
         "the summary do not depend on it",
     )
     fuzz.add_argument("--shard", type=_shard, default=None, help="k/N: run slice k of N")
+    fuzz.add_argument(
+        "--ray",
+        default=None,
+        metavar="ADDRESS",
+        help="run the cases as Ray tasks on the cluster at ADDRESS (auto: this machine's "
+        "cluster; local: a new one here); needs the [ray] extra",
+    )
     fuzz.add_argument("--junitxml", default=None, help="also write a JUnit XML file here")
     fuzz.add_argument(
         "--shrink-time",
@@ -157,6 +164,13 @@ def _fuzz_arguments(fuzz: argparse.ArgumentParser) -> None:
         "failures; by default they are listed apart so a run reports what is new",
     )
     fuzz.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+
+def _check_ray(parser: argparse.ArgumentParser) -> None:
+    try:
+        import ray  # noqa: F401
+    except ImportError:
+        parser.error("--ray: ray is not installed; pip install 'backprop-oracle[ray]'")
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -246,12 +260,18 @@ def _indices(cases: int | None, shard: tuple[int, int] | None) -> tuple[Any, int
 def fuzz(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
-    from .campaign import Campaign, run_cases
+    from .campaign import Campaign, connect_ray, run_cases, run_cases_ray
     from .check import default_devices
     from .summary import Summary
 
     seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
     print(f"seed {seed} (rerun this campaign with --seed {seed})", file=sys.stderr)
+    if args.ray:
+        try:
+            connect_ray(args.ray)
+        except ConnectionError as exc:
+            print(f"python -m harness fuzz: error: --ray {args.ray}: {exc}", file=sys.stderr)
+            return 2
     cases = args.cases if args.cases is not None else (None if args.time else 50)
     folder = _run_folder(args, seed)
     devices = tuple(args.device) if args.device else default_devices()
@@ -268,8 +288,12 @@ def fuzz(args: argparse.Namespace) -> int:
     def keep_going() -> bool:
         return not stop.requested and (deadline is None or time.monotonic() < deadline)
 
+    if args.ray:
+        results = run_cases_ray(campaign, indices, args.ray, keep_going)
+    else:
+        results = run_cases(campaign, indices, args.jobs, keep_going)
     try:
-        for result in run_cases(campaign, indices, args.jobs, keep_going):
+        for result in results:
             summary.add(result)
             bar.update(1)
             bar.set_postfix(failed=len(summary.failed))
@@ -306,6 +330,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.command in ("fuzz", "replay"):
         _check_cuda(parser, args.device)
+    if args.command == "fuzz" and args.ray:
+        _check_ray(parser)
     if args.command == "fuzz":
         return fuzz(args)
     if args.command == "merge":

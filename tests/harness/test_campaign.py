@@ -140,3 +140,25 @@ def test_bad_campaign_arguments_are_one_line_errors(argv, capsys):
         main(["fuzz", *argv])
     assert exit.value.code == 2
     assert len(capsys.readouterr().err.strip().splitlines()) == 1
+
+
+def test_a_ray_campaign_equals_the_jobs_one(tmp_path):
+    ray = pytest.importorskip("ray")
+    _, local = _run(tmp_path, "--cases", "4", "--seed", "6", "--jobs", "1")
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
+    try:
+        code, remote = _run(tmp_path, "--cases", "4", "--seed", "6", "--ray", "auto")
+    finally:
+        ray.shutdown()
+    assert code == 0 and _cases(remote) == _cases(local)
+
+
+def test_ray_without_a_cluster_or_without_ray_is_a_usage_error(tmp_path, capsys):
+    """Absent ray: refused up front; present but no cluster at 'auto': refused before a case."""
+    try:
+        code = main(["fuzz", "--cases", "1", "--ray", "auto", "--out", str(tmp_path), *FAST])
+    except SystemExit as exit:
+        code = exit.code
+    err = capsys.readouterr().err
+    assert code == 2 and "Traceback" not in err and "--ray" in err
+    assert not any(p.is_dir() and any(p.iterdir()) for p in tmp_path.iterdir())
