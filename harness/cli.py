@@ -155,8 +155,12 @@ def _fuzz_arguments(fuzz: argparse.ArgumentParser) -> None:
     fuzz.add_argument("--max-width", type=at_least_1, default=16)
     fuzz.add_argument("--max-batch", type=at_least_1, default=4)
     fuzz.add_argument("--max-spatial", type=at_least_1, default=8)
-    fuzz.add_argument("--families", default=None, help="dense,conv,embedding (default: all)")
-    fuzz.add_argument("--exclude", default=None, help="layer/optimizer types to leave out")
+    fuzz.add_argument(
+        "--families", type=_families, default=None, help="dense,conv,embedding (default: all)"
+    )
+    fuzz.add_argument(
+        "--exclude", type=_types, default=None, help="layer, loss or optimizer types to leave out"
+    )
     fuzz.add_argument(
         "--strict-known",
         action="store_true",
@@ -193,6 +197,41 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _families(text: str) -> tuple[str, ...]:
+    """``--families``: names from the generator's family table."""
+    from .generate import FAMILIES
+
+    names = tuple(_csv(text) or ())
+    for name in names:
+        if name not in FAMILIES:
+            raise argparse.ArgumentTypeError(
+                f"unknown family {name!r}: the generator has {', '.join(FAMILIES)}"
+            )
+    if not names:
+        raise argparse.ArgumentTypeError(f"no family given: use {', '.join(FAMILIES)}")
+    return names
+
+
+def _types(text: str) -> tuple[str, ...]:
+    """``--exclude``: layer, loss or optimizer classes the reference has (torch's names)."""
+    import difflib
+
+    import reference.nn as rnn
+    import reference.optim as ropt
+
+    known = [n for n in (*dir(rnn), *dir(ropt)) if n[:1].isupper()]
+    names = tuple(_csv(text) or ())
+    for name in names:
+        if name not in known:
+            close = difflib.get_close_matches(name, known, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise argparse.ArgumentTypeError(
+                f"unknown type {name!r}{hint}: name torch.nn or torch.optim classes the "
+                "reference implements, comma-separated"
+            )
+    return names
+
+
 def _shard(text: str) -> tuple[int, int]:
     """``--shard k/N``: slice ``k`` (0 <= k < N) of a campaign's cases."""
     match = re.fullmatch(r"(\d+)/(\d+)", text.strip())
@@ -225,10 +264,10 @@ def _limits(args: argparse.Namespace) -> dict[str, Any]:
         "max_width": args.max_width,
         "max_batch": args.max_batch,
         "max_spatial": args.max_spatial,
-        "exclude": tuple(_csv(args.exclude) or ()),
+        "exclude": args.exclude or (),
     }
     if args.families:
-        limits["families"] = tuple(_csv(args.families) or ())
+        limits["families"] = args.families
     return limits
 
 
