@@ -133,6 +133,8 @@ def test_ctrl_c_stops_after_the_current_case_with_a_partial_summary(tmp_path):
         ["--jobs", "0"],
         ["--seed", "-1"],
         ["--shrink-time", "-1"],
+        ["--families", "rnn"],
+        ["--exclude", "Nonexistent"],
     ],
 )
 def test_bad_campaign_arguments_are_one_line_errors(argv, capsys):
