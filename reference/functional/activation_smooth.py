@@ -226,7 +226,8 @@ def _erf(x: np.ndarray) -> np.ndarray:
     """
     x = np.clip(np.asarray(x, dtype=np.float64), -_ERF_RANGE, _ERF_RANGE)
     a = np.abs(x)
-    piece = np.minimum((a / _ERF_WIDTH).astype(np.intp), _ERF_PIECES - 1)
+    # a NaN picks piece 0 (any piece: x * ... keeps it NaN) rather than a garbage index
+    piece = np.minimum(np.nan_to_num(a / _ERF_WIDTH).astype(np.intp), _ERF_PIECES - 1)
     t = (a - piece * _ERF_WIDTH) * (2 / _ERF_WIDTH) - 1  # position within the piece, [-1, 1]
     b1, b2 = np.zeros_like(t), np.zeros_like(t)
     for k in range(_ERF_DEGREE, 0, -1):  # Clenshaw: a loop over coefficients, not elements

@@ -413,3 +413,13 @@ def test_relu_backward_masks_a_non_finite_upstream_gradient_to_zero_like_torch()
     t = torch.tensor(x, requires_grad=True)
     torch.relu(t).backward(torch.tensor(g))
     np.testing.assert_array_equal(RF.relu_backward(g, x), to_numpy(t.grad))
+
+
+def test_gelu_of_nan_is_nan_not_a_crash():
+    """A NaN (a float16 run whose parameters were lost) passes through, as in torch; its
+    erf table index used to be NaN cast to an integer."""
+    x = np.array([np.nan, 1.0], np.float16)
+    with np.errstate(invalid="ignore"):
+        y = RF.gelu(x)
+        g = RF.gelu_backward(np.ones_like(x), x)
+    assert np.isnan(y[0]) and np.isnan(g[0]) and abs(float(y[1]) - 0.8413) < 1e-3
