@@ -376,12 +376,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "merge":
         return merge_command(args)
     from .report import format_report, load_spec, replay
+    from .spec import SpecFileError, describe
 
-    if args.command == "replay":
-        report = replay(args.path, devices=args.device, dtypes=args.dtype)
-        print(format_report(report))
-        return 0 if report.ok else 1
-    from .spec import describe
-
-    print(describe(load_spec(args.path)))
+    try:
+        if args.command == "replay":
+            report = replay(args.path, devices=args.device, dtypes=args.dtype)
+            print(format_report(report))
+            return 0 if report.ok else 1
+        print(describe(load_spec(args.path)))
+    except SpecFileError as exc:
+        print(f"python -m harness {args.command}: error: {exc}", file=sys.stderr)
+        return 2
     return 0

@@ -9,10 +9,13 @@ alone reproduces a case, and it survives a JSON round trip (tuples included).
 
 from __future__ import annotations
 
+import difflib
 import functools
 import inspect
 import json
-from dataclasses import dataclass, field
+import re
+from dataclasses import dataclass, field, fields
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -21,6 +24,8 @@ __all__ = [
     "LayerSpec",
     "NetworkSpec",
     "SpecError",
+    "SpecFileError",
+    "TARGET_KINDS",
     "TENSOR_KWARGS",
     "build_reference_layers",
     "describe",
@@ -34,9 +39,24 @@ TENSOR_KWARGS = ("weight", "pos_weight")
 
 DROPOUT_TYPES = ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout")
 
+# what ``target['kind']`` may be (harness.backends draws each)
+TARGET_KINDS = tuple(
+    "regression class_index probabilities log_probabilities unit_interval binary".split()
+)
+
 
 class SpecError(ValueError):
     """A spec that cannot be built or run: a layer that cannot follow its input's shape."""
+
+
+class SpecFileError(ValueError):
+    """A spec file that cannot be read, parsed, or built; ``str()`` is one line,
+    ``<path>: <problem>``, for a command line to print as it is."""
+
+    def __init__(self, path: str | Path, problem: str) -> None:
+        self.path = str(path)
+        self.problem = re.sub(r"\s*\n\s*", " ", str(problem)).strip()
+        super().__init__(f"{self.path}: {self.problem}")
 
 
 @dataclass
@@ -109,14 +129,21 @@ class NetworkSpec:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> NetworkSpec:
+        """The spec of a dict as :meth:`to_dict` writes it. Checks its structure (keys and
+        the type of each value) and raises :class:`SpecError` naming the key, or the layer,
+        and what was expected (type names: ``harness.spec_files.check_known_types``)."""
+        if not isinstance(data, dict):
+            raise SpecError(f"a spec is a JSON object ({_SPEC_HINT}), found {_found(data)}")
         data = _decode(data)
+        _check_keys("", data, ("input_shape", "layers", "loss"), _SPEC_KEYS, _SPEC_HINT)
+        _check_values(data)
         opt = data.get("optimizer")
         return cls(
             input_shape=tuple(data["input_shape"]),
-            layers=[LayerSpec(**layer) for layer in data["layers"]],
-            loss=LayerSpec(**data["loss"]),
+            layers=[_layer_spec(f"layer {i}", layer) for i, layer in enumerate(data["layers"])],
+            loss=_layer_spec("loss", data["loss"]),
             target=data.get("target", {"kind": "regression"}),
-            optimizer=None if opt is None else LayerSpec(**opt),
+            optimizer=None if opt is None else _layer_spec("optimizer", opt),
             steps=data.get("steps", 3),
             train=data.get("train", True),
             seed=data.get("seed", 0),
@@ -159,6 +186,96 @@ def _decode(value: Any) -> Any:
     if isinstance(value, list):
         return [_decode(v) for v in value]
     return value
+
+
+# -- checking a dict's structure (from_dict) ---------------------------------
+_SPEC_KEYS = tuple(f.name for f in fields(NetworkSpec))
+_SPEC_HINT = "a spec needs input_shape, layers and loss"
+_LAYER_HINT = 'each {"type": <class name>, "kwargs": {...}}'
+
+
+def _found(value: Any) -> str:
+    """``value`` as JSON names it, shortened: ``a string '3'``, ``an array [3, -4]``."""
+    if value is None or isinstance(value, bool):
+        return json.dumps(value)
+    kinds = ((dict, "an object"), ((list, tuple), "an array"), (str, "a string"))
+    kind = next((name for types, name in kinds if isinstance(value, types)), "a number")
+    text = json.dumps(value, default=str) if kind != "a string" else repr(value)
+    return f"{kind} {text if len(text) <= 60 else text[:57] + '...'}"
+
+
+def _did_you_mean(name: Any, options: Any) -> str:
+    """``did you mean 'ReLU'?`` for the closest option, by difflib, case aside; or ``''``."""
+    lower = {option.lower(): option for option in options}
+    found = difflib.get_close_matches(name.lower(), lower, n=1) if isinstance(name, str) else []
+    return f"did you mean {lower[found[0]]!r}?" if found else ""
+
+
+def _check_keys(where: str, data: dict, required: tuple, allowed: tuple, hint: str) -> None:
+    prefix = f"{where}: " if where else ""
+    for key in required:
+        if key not in data:
+            raise SpecError(f"{prefix}missing key {key!r} ({hint})")
+    for key in data:
+        if key not in allowed:
+            guess = _did_you_mean(key, allowed)
+            raise SpecError(
+                f"{prefix}unknown key {key!r} ({guess + ' ' if guess else ''}"
+                f"the keys are {', '.join(allowed)})"
+            )
+
+
+def _is_int(value: Any, least: int) -> bool:
+    integer = isinstance(value, (int, np.integer)) and not isinstance(value, bool)
+    return integer and int(value) >= least
+
+
+_VALUE_CHECKS: tuple[tuple[str, Any, Any, str], ...] = (
+    (
+        "input_shape",
+        None,
+        lambda v: isinstance(v, (list, tuple)) and len(v) > 0 and all(_is_int(s, 1) for s in v),
+        "a list of positive integers, batch first",
+    ),
+    ("layers", None, lambda v: isinstance(v, list), "a list of layers, " + _LAYER_HINT),
+    ("target", {}, lambda v: isinstance(v, dict), 'an object like {"kind": "regression"}'),
+    ("steps", 3, lambda v: _is_int(v, 0), "a non-negative integer"),
+    ("seed", 0, lambda v: _is_int(v, 0), "a non-negative integer"),
+    ("train", True, lambda v: isinstance(v, bool), "true or false"),
+    ("index_high", None, lambda v: v is None or _is_int(v, 1), "a positive integer or null"),
+)
+
+
+def _check_values(data: dict) -> None:
+    """Each key's value is of the type it needs (the layers' are checked one by one)."""
+    for key, default, ok, expected in _VALUE_CHECKS:
+        value = data.get(key, default)
+        if not ok(value):
+            raise SpecError(f"{key} must be {expected}, found {_found(value)}")
+    kind = data.get("target", {}).get("kind", "regression")
+    if kind not in TARGET_KINDS:
+        guess = _did_you_mean(kind, TARGET_KINDS)
+        raise SpecError(
+            f"target: unknown kind {kind!r} (one of {', '.join(TARGET_KINDS)}"
+            f"{'; ' + guess if guess else ''})"
+        )
+
+
+def _layer_spec(where: str, value: Any) -> LayerSpec:
+    """A layer, the loss or the optimizer: ``{"type": name, "kwargs": {...}}``."""
+    if not isinstance(value, dict):
+        raise SpecError(f"{where}: expected an object {_LAYER_HINT[5:]}, found {_found(value)}")
+    _check_keys(where, value, ("type",), ("type", "kwargs"), _LAYER_HINT[5:])
+    if not isinstance(value["type"], str):
+        raise SpecError(
+            f"{where}: type must be a class name (a string), found {_found(value['type'])}"
+        )
+    kwargs = value.get("kwargs", {})
+    if not isinstance(kwargs, dict):
+        raise SpecError(
+            f"{where}: kwargs must be an object of constructor arguments, found {_found(kwargs)}"
+        )
+    return LayerSpec(value["type"], kwargs)
 
 
 # -- building reference layers ----------------------------------------------
