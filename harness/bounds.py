@@ -39,8 +39,9 @@ its data (a normalization's mean and variance, the means of its backward) gets o
 of its sum's rounding, :math:`u\,\xi \sqrt{\sum_k S_k^2}/m` over the partial sums
 :math:`S_k` (``reference.functional.rounding``): over a constant channel that *is* the
 output. And a shape-preserving backward's result is moved by :math:`u` times the
-gradient it came from, not only by :math:`u` times itself: a backward that subtracts
-(softmax's :math:`g - p \sum g` at a likely class) rounds at the size of its operands.
+gradient it came from, not only by :math:`u` times itself (an elementwise loss's
+gradient too, by its upstream gradient): a backward that subtracts (softmax's
+:math:`g - p \sum g` at a likely class) rounds at the size of its operands.
 :data:`SAFETY` covers what differs between two algorithms for the same math.
 
 Torch is judged on the spread around the truth. The reference, computing in float32,
@@ -174,9 +175,10 @@ class Perturbation:
             if magnitude.shape != a.shape:
                 magnitude = np.max(magnitude, initial=0.0)
             a += of_basis * magnitude * self.rng.uniform(-1.0, 1.0, a.shape)
-        if plain and site is Site.GRAD_INPUT and np.shape(basis) == a.shape:
-            # a backward that subtracts (softmax's g - p * sum(g)) rounds at the size of
-            # the gradient it came from, however small its result: a product is exact at 0
+        if plain and site in _BACKWARDS and np.shape(basis) == a.shape:
+            # a backward that subtracts (softmax's g - p * sum(g), a BCEWithLogitsLoss's
+            # p * sigmoid(x) - p) rounds at the size of the gradient it came from, however
+            # small its result: a product is exact at 0
             noise = self._u * np.abs(np.asarray(basis, np.float64)) * (a != 0)
             self._add_stochastically(a, noise * self.rng.uniform(-1.0, 1.0, a.shape))
         if plain and self.dtype in ("float16", "bfloat16"):
@@ -255,6 +257,10 @@ def local_sites(kind: Kind, layer: int | None, n_layers: int) -> frozenset[tuple
         own += (Site.OPTIMIZER_GRAD, Site.UPDATE, Site.STEPPED, Site.STATE)
     return frozenset({incoming, (Site.STATISTIC, layer, True)} | {(s, layer) for s in own})
 
+
+# the backward of a layer (its input gradient) or of an elementwise loss (the gradient
+# wrt the network's output), whose basis is the gradient flowing into it
+_BACKWARDS = frozenset({Site.GRAD_INPUT, Site.GRAD_OUTPUT})
 
 # sites whose values a plain sample has rounded already: the gradient the optimizer reads
 # (rounded where the backward stored it) and the update (rounded with the parameter it

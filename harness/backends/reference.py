@@ -127,7 +127,7 @@ class ReferenceBackend:
                 _perturb_buffers(module, noise, index)
                 outputs.append(h)
             loss = noise(np.asarray(loss_fn(h, target)), Site.LOSS, None)
-            g = noise(loss_fn.backward(upstream.copy()), Site.GRAD_OUTPUT, None)
+            g = noise(loss_fn.backward(upstream.copy()), Site.GRAD_OUTPUT, None, upstream)
             grads: list[Any] = [None] * len(layers)
             for index in range(len(layers) - 1, -1, -1):
                 grads[index] = g

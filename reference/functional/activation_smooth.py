@@ -264,8 +264,8 @@ def gelu(input: np.ndarray, approximate: str = "none") -> np.ndarray:
     input = as_float_array(input, "gelu")
     _check_approximate(approximate)
     if approximate == "tanh":
-        inner = _gelu_tanh_inner(np.clip(input, -_GELU_TANH_CLIP, _GELU_TANH_CLIP))
-        return (0.5 * input * (1 + np.tanh(inner))).astype(input.dtype, copy=False)
+        half_sum = _gelu_tanh_halves(input)[0]  # (1 + tanh u) / 2
+        return (input * half_sum).astype(input.dtype, copy=False)
     cdf = _normal_cdf(input)
     return (input * cdf).astype(input.dtype, copy=False)
 
@@ -275,6 +275,14 @@ def _gelu_tanh_inner(x: np.ndarray) -> np.ndarray:
     return _SQRT_2_OVER_PI * (x + _GELU_TANH_COEF * x * x * x)
 
 
+def _gelu_tanh_halves(x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    r""":math:`(\tfrac12(1 + \tanh u), \tfrac12(1 - \tanh u)) = (\sigma(2u), \sigma(-2u))`,
+    in float64: for :math:`x < 0`, :math:`1 + \tanh u` computed as a sum cancels (an
+    absolute :math:`u`, twice the value at :math:`x = -5` in float32), the sigmoid does not."""
+    u = _gelu_tanh_inner(np.clip(np.asarray(x, np.float64), -_GELU_TANH_CLIP, _GELU_TANH_CLIP))
+    return 1 / (1 + np.exp(-2 * u)), 1 / (1 + np.exp(2 * u))
+
+
 def gelu_backward(
     grad_output: np.ndarray, input: np.ndarray, approximate: str = "none"
 ) -> np.ndarray:
@@ -282,10 +290,11 @@ def gelu_backward(
     grad_output, input = _grad_args(grad_output, input, "gelu_backward")
     _check_approximate(approximate)
     if approximate == "tanh":
-        clipped = np.clip(input, -_GELU_TANH_CLIP, _GELU_TANH_CLIP)
-        t = np.tanh(_gelu_tanh_inner(clipped))
+        clipped = np.clip(input, -_GELU_TANH_CLIP, _GELU_TANH_CLIP).astype(np.float64)
+        plus, minus = _gelu_tanh_halves(input)  # (1 + t) / 2, (1 - t) / 2
         du = _SQRT_2_OVER_PI * (1 + 3 * _GELU_TANH_COEF * clipped * clipped)  # u'(x)
-        slope = 0.5 * (1 + t) + 0.5 * input * (1 - t * t) * du
+        # 1 - t^2 = (1 + t)(1 - t) = 4 * plus * minus, without the cancellation
+        slope = (plus + 2 * input * plus * minus * du).astype(input.dtype)
     else:
         cdf = _normal_cdf(input)
         clipped = np.clip(input, -_GELU_PDF_CLIP, _GELU_PDF_CLIP)

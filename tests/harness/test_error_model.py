@@ -541,6 +541,13 @@ def test_false_positives_from_rounding_inside_a_layer_pass(name):
     assert report.ok, report.summary()
 
 
+def test_an_elementwise_loss_gradient_rounds_at_its_upstream_size():
+    """BCEWithLogitsLoss(pos_weight) backward is p * sigmoid(x) - p in torch: where sigmoid
+    is near 1 it cancels, to some 300 u of the result in float32 (fuzz seed 12)."""
+    spec = NetworkSpec.from_json((CASES / "fp-bcewithlogits-pos-weight-float32.json").read_text())
+    assert check(spec, devices=["cpu"], dtypes=["float32"]).ok
+
+
 def test_the_constant_plane_needs_the_sampled_statistic(monkeypatch):
     """Without the rounding of the mean's sum, the constant plane is a false positive
     again: the seam is what covers it."""
