@@ -175,11 +175,13 @@ class Perturbation:
             if magnitude.shape != a.shape:
                 magnitude = np.max(magnitude, initial=0.0)
             a += of_basis * magnitude * self.rng.uniform(-1.0, 1.0, a.shape)
-        if plain and site in _BACKWARDS and np.shape(basis) == a.shape:
+        incoming = _elementwise(basis, a.shape) if plain and site in _BACKWARDS else None
+        if incoming is not None:
             # a backward that subtracts (softmax's g - p * sum(g), a BCEWithLogitsLoss's
-            # p * sigmoid(x) - p) rounds at the size of the gradient it came from, however
-            # small its result: a product is exact at 0
-            noise = self._u * np.abs(np.asarray(basis, np.float64)) * (a != 0)
+            # p * sigmoid(x) - p, a smoothed CrossEntropyLoss's p - eps / C) rounds at the
+            # size of the gradient it came from, however small its result: a product is
+            # exact at 0
+            noise = self._u * np.abs(incoming) * (a != 0)
             self._add_stochastically(a, noise * self.rng.uniform(-1.0, 1.0, a.shape))
         if plain and self.dtype in ("float16", "bfloat16"):
             # below the normal range rounding is absolute: half a subnormal step
@@ -256,6 +258,20 @@ def local_sites(kind: Kind, layer: int | None, n_layers: int) -> frozenset[tuple
     if kind is Kind.STEP:
         own += (Site.OPTIMIZER_GRAD, Site.UPDATE, Site.STEPPED, Site.STATE)
     return frozenset({incoming, (Site.STATISTIC, layer, True)} | {(s, layer) for s in own})
+
+
+def _elementwise(basis: Any, shape: tuple[int, ...]) -> np.ndarray | None:
+    """``basis`` per element of an array of ``shape``: itself when the shapes agree, or a
+    per-sample loss's gradient ``(N, ...)`` spread over the class axis of ``(N, C, ...)``
+    (each output element belongs to one loss element); None otherwise (a scalar loss)."""
+    if basis is None or np.ndim(basis) == 0:
+        return None
+    b = np.asarray(basis, np.float64)
+    if b.shape == shape:
+        return b
+    if len(shape) == b.ndim + 1 and shape[:1] + shape[2:] == b.shape:
+        return np.broadcast_to(np.expand_dims(b, 1), shape)  # (N, ...) -> (N, 1, ...)
+    return None
 
 
 # the backward of a layer (its input gradient) or of an elementwise loss (the gradient

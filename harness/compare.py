@@ -178,7 +178,8 @@ def compare_arrays(name: str, actual: Any, expected: Any, tol: Tolerance) -> Com
     allowed = tol.atol * scale + tol.rtol * np.abs(finite_e)
     # tiny floor so two exact zeros pass and 1e-300 noise is not an error
     allowed = np.maximum(allowed, np.finfo(np.float64).tiny)
-    ratio = diff / allowed
+    with np.errstate(over="ignore"):  # a huge difference over a tiny allowance is inf
+        ratio = diff / allowed
     worst = int(np.argmax(ratio))
     index = tuple(int(i) for i in np.unravel_index(worst, a.shape))
     with np.errstate(over="ignore"):  # an error of >= 4 where 0 was expected: rel is inf
