@@ -9,6 +9,7 @@ backend casts them to its dtype.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,6 +24,7 @@ __all__ = [
     "dropout_seed",
     "check_unchanged",
     "lost_steps",
+    "run_steps",
     "parameters_lost",
     "DROPOUT_TYPES",
 ]
@@ -157,6 +159,33 @@ def check_unchanged(name: str, before: np.ndarray, after: Any) -> None:
             f"the backend modified its {name} in place; backends must not "
             "mutate their inputs or the upstream gradient"
         )
+
+
+def run_steps(
+    trace: Trace,
+    steps: int,
+    optimizer: Any,
+    forward_backward: Callable[[int], Any],
+    step: Callable[[], None],
+    state: Callable[[], dict[str, np.ndarray]],
+    refusals: tuple[type[BaseException], ...],
+) -> None:
+    """The optimizer's ``steps``, each ``state()`` after ``step()`` recorded in
+    ``trace.steps``: step 1 uses the gradients just computed, steps 2.. redo forward and
+    backward. A forward that raises one of ``refusals`` on parameters already lost ends
+    the run with :func:`lost_steps`; any other failure is the case's."""
+    for k in range(steps):
+        if k > 0:
+            optimizer.zero_grad()
+            try:
+                forward_backward(k)
+            except refusals:
+                if not parameters_lost(trace.steps[-1]):
+                    raise
+                trace.steps += lost_steps(trace.steps[-1], steps - k)
+                return
+        step()
+        trace.steps.append(state())
 
 
 def lost_steps(state: dict[str, np.ndarray], remaining: int) -> list[dict[str, np.ndarray]]:

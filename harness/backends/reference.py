@@ -24,8 +24,7 @@ from . import (
     Trace,
     case_data,
     check_unchanged,
-    lost_steps,
-    parameters_lost,
+    run_steps,
 )
 
 __all__ = ["ReferenceBackend", "MaskFn", "Perturb", "Site"]
@@ -162,20 +161,16 @@ def _in_layer(statistic: Callable[..., np.ndarray] | None, index: int, backward:
 def _steps(
     trace: Trace, model: Any, optimizer: Any, steps: int, forward_backward: Any, noise: Perturb
 ) -> None:
-    """The optimizer's ``steps``, each state recorded in ``trace.steps``: step 1 uses the
-    gradients just computed, steps 2.. redo forward and backward."""
-    for k in range(steps):
-        if k > 0:
-            optimizer.zero_grad()
-            try:
-                forward_backward(k)
-            except (ValueError, FloatingPointError):
-                if not parameters_lost(trace.steps[-1]):
-                    raise
-                trace.steps += lost_steps(trace.steps[-1], steps - k)
-                return
-        _perturbed_step(optimizer, list(model), noise)
-        trace.steps.append({name: np.array(v, copy=True) for name, v in model.state_dict().items()})
+    """The optimizer's ``steps`` (``harness.backends.run_steps``), each perturbed."""
+    run_steps(
+        trace,
+        steps,
+        optimizer,
+        forward_backward,
+        lambda: _perturbed_step(optimizer, list(model), noise),
+        lambda: {name: np.array(v, copy=True) for name, v in model.state_dict().items()},
+        (ValueError, FloatingPointError),
+    )
 
 
 def _record(model: Any, outputs: list, loss: Any, grads: list, grad_input: Any) -> Trace:

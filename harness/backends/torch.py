@@ -27,8 +27,7 @@ from . import (
     case_data,
     check_unchanged,
     dropout_seed,
-    lost_steps,
-    parameters_lost,
+    run_steps,
 )
 
 __all__ = ["TorchBackend", "torch_dtype", "to_torch", "build_torch_layer"]
@@ -179,19 +178,15 @@ class TorchBackend:
 
         outputs, loss = forward_backward(0)
         trace = self._trace(spec, model, outputs, loss, x)
-        steps = spec.steps if optimizer is not None else 0
-        for k in range(steps):
-            if k > 0:
-                optimizer.zero_grad()
-                try:
-                    forward_backward(k)
-                except (RuntimeError, ValueError):
-                    if not parameters_lost(trace.steps[-1]):
-                        raise
-                    trace.steps += lost_steps(trace.steps[-1], steps - k)
-                    break
-            optimizer.step()
-            trace.steps.append({name: _np(v) for name, v in model.state_dict().items()})
+        run_steps(
+            trace,
+            spec.steps if optimizer is not None else 0,
+            optimizer,
+            forward_backward,
+            lambda: optimizer.step(),
+            lambda: {name: _np(v) for name, v in model.state_dict().items()},
+            (RuntimeError, ValueError),
+        )
         if self.device != "cpu":
             torch.cuda.synchronize()
         for name, before, tensor in zip(
