@@ -51,8 +51,6 @@ class KnownDeviation:
     # whether it applies to a layer's or an optimizer's arguments in a dtype (default:
     # the example's string arguments, which select a code path, match)
     applies: Callable[[dict[str, Any], str], bool] | None = None
-    # the input shape of the minimal case that shows it (None: a (8, 16) batch)
-    example_input: tuple[int, ...] | None = None
 
     @property
     def dtypes(self) -> tuple[str, ...]:
@@ -87,31 +85,6 @@ KNOWN_TORCH_DEVIATIONS = {
         (Site.OUTPUT, Site.GRAD_INPUT),
         {"float32": 17 * _FLOAT32_ROUNDING, "float64": 44 * 2.0**-53},
         of_basis=True,
-    ),
-    "ConvTranspose2d": KnownDeviation(
-        "torch's CPU bfloat16 ConvTranspose2d with output_padding computes a wrong gradient "
-        "wrt its input for an input one column wide: on (3, 6, 7, 1), kernel 2, stride 2, "
-        "output_padding 1, its largest error is 0.89 of the largest gradient (float16 and "
-        "float32: 2e-3 and 2e-7; output_padding 0, or widths 2 to 7: 2e-3, bfloat16's "
-        "rounding); found by the harness (fuzz --dtype bfloat16 --seed 7), measured against "
-        "torch float64 on the same bfloat16 values. The allowance cannot see the input "
-        "shape, so every bfloat16 ConvTranspose2d with output_padding is excused up to twice "
-        "its incoming gradient there",
-        LayerSpec(
-            "ConvTranspose2d",
-            {
-                "in_channels": 6,
-                "out_channels": 2,
-                "kernel_size": 2,
-                "stride": 2,
-                "output_padding": 1,
-            },
-        ),
-        (Site.GRAD_INPUT,),
-        {"bfloat16": 2.0},
-        of_basis=True,
-        applies=lambda kwargs, dtype: dtype == "bfloat16" and _has_output_padding(kwargs),
-        example_input=(3, 6, 7, 1),
     ),
 }
 
@@ -148,11 +121,6 @@ _EPS_UNDERFLOW = {
         ("Adagrad", 1e-10),
     )
 }
-
-
-def _has_output_padding(kwargs: dict[str, Any]) -> bool:
-    padding = kwargs.get("output_padding", 0)
-    return any(int(p) for p in (padding if isinstance(padding, (tuple, list)) else (padding,)))
 
 
 KNOWN_TORCH_OPTIMIZER_DEVIATIONS: dict[str, tuple[KnownDeviation, ...]] = {
