@@ -624,3 +624,15 @@ def test_a_chain_of_normalizations_of_a_constant_row_passes_in_bfloat16(monkeypa
     monkeypatch.setattr(Allowance, "united", lambda self, other: self)
     report = check(spec, devices=["cpu"], dtypes=["bfloat16"], attribute=False)
     assert [(m.kind, m.layer) for m in report.mismatches][:1] == [(Kind.GRAD_INPUT, 1)]
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="a known false positive of the model (fuzz seed 2026, 1 in 47,450 cases): the "
+    "LayerNorm bias's gradient is 0 in the math (a BatchNorm1d follows), Adagrad turns "
+    "torch's rounding noise, above eps = 1e-10, into a step of lr, while the samples' noise "
+    "stays below eps. When the model covers it, this xfail fails: drop the mark.",
+)
+def test_adagrad_on_a_zero_gradient_bias_in_float64():
+    path = CASES / "fp-adagrad-zero-gradient-bias-float64.json"
+    assert check(NetworkSpec.from_json(path.read_text()), devices=["cpu"], dtypes=["float64"]).ok
