@@ -257,10 +257,10 @@ def local_sites(kind: Kind, layer: int | None, n_layers: int) -> frozenset[tuple
         return frozenset({(Site.OUTPUT, last), (Site.LOSS, None), (Site.GRAD_OUTPUT, None)})
     if kind in (Kind.FORWARD, Kind.BUFFER):
         incoming = (Site.OUTPUT, layer - 1) if layer > 0 else (Site.INPUT, None)
-        own = (Site.WEIGHT, Site.OUTPUT, Site.BUFFER)
-        return frozenset({incoming, (Site.STATISTIC, layer, False)} | {(s, layer) for s in own})
+        made = (Site.WEIGHT, Site.OUTPUT, Site.BUFFER)
+        return frozenset({incoming, (Site.STATISTIC, layer, False)} | {(s, layer) for s in made})
     incoming = (Site.GRAD_INPUT, layer + 1) if layer < n_layers - 1 else (Site.GRAD_OUTPUT, None)
-    own = (Site.GRAD_INPUT, Site.GRAD_PARAM)
+    own: tuple[Site, ...] = (Site.GRAD_INPUT, Site.GRAD_PARAM)
     if kind is Kind.STEP:
         own += (Site.OPTIMIZER_GRAD, Site.UPDATE, Site.STEPPED, Site.STATE)
     return frozenset({incoming, (Site.STATISTIC, layer, True)} | {(s, layer) for s in own})

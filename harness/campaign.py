@@ -38,7 +38,8 @@ __all__ = [
 # the reference is a crash worth a look; an invalid operation is not raised, as a NaN is
 # judged by the verdict anyway, and BLAS's matmul can flag one spuriously (seen with torch
 # on two threads in the same process)
-ERRSTATE = {"over": "raise", "divide": "raise", "invalid": "ignore", "under": "ignore"}
+def _errstate() -> Any:
+    return np.errstate(over="raise", divide="raise", invalid="ignore", under="ignore")
 
 
 def case_seed(run_seed: int, index: int) -> int:
@@ -91,7 +92,7 @@ def run_case(campaign: Campaign, index: int) -> CaseResult:
 
     start = time.perf_counter()
     spec = random_spec(np.random.default_rng(case_seed(campaign.seed, index)), **campaign.limits)
-    with np.errstate(**ERRSTATE):
+    with _errstate():
         report = check(spec, devices=campaign.devices, dtypes=campaign.dtypes)
     optimizer = spec.optimizer.type if spec.optimizer is not None and spec.steps else "none"
     result = CaseResult(
@@ -129,7 +130,7 @@ def _save(campaign: Campaign, report: Any, result: CaseResult) -> None:
     from .shrink import shrink_report
 
     start = time.perf_counter()
-    with np.errstate(**ERRSTATE):
+    with _errstate():
         spec, minimal = shrink_report(report, budget_s=campaign.shrink_s)
     result.shrink_s = time.perf_counter() - start
     if len(spec.layers) < len(report.spec.layers) or spec != report.spec:

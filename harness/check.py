@@ -318,7 +318,11 @@ def _verdict(
             m.note = f"{why} ({m.note})"
         t_found = first_divergences(side, widened)
     judged_ref = ref is not None and dtype != "float64"  # float64: the reference is the truth
-    r_found = first_divergences(traced(ref), plain, "reference", side) if judged_ref else []
+    r_found = (
+        first_divergences(traced(ref), plain, "reference", side)
+        if ref is not None and judged_ref
+        else []
+    )
     both = {f.key for f in t_found} & {f.key for f in r_found}
     out = _blamed(runner, device, dtype, t_found, "torch", widened if known else plain)
     out += _blamed(

@@ -303,7 +303,9 @@ def fuzz(args: argparse.Namespace) -> int:
     from .check import default_devices
     from .summary import Summary
 
-    seed = args.seed if args.seed is not None else int(np.random.SeedSequence().entropy % 2**32)
+    seed = (
+        args.seed if args.seed is not None else int(np.random.SeedSequence().generate_state(1)[0])
+    )
     print(f"seed {seed} (rerun this campaign with --seed {seed})", file=sys.stderr)
     if args.ray:
         try:

@@ -213,6 +213,7 @@ def batch_norm(
     if input.size == 0:
         return np.zeros_like(input)
     if not training:
+        assert running_mean is not None and running_var is not None  # _check requires them
         return _eval_map(input, running_mean, running_var, weight, bias, eps)
     axes = (0,) + tuple(range(2, input.ndim))
     _, mean, var, invstd = _batch_stats(input, axes, eps)
@@ -348,6 +349,7 @@ def instance_norm(
     if input.size == 0:
         return np.zeros_like(input)
     if not use_input_stats:
+        assert running_mean is not None and running_var is not None  # _check requires them
         return _eval_map(input, running_mean, running_var, weight, bias, eps)
     _, mean, var, invstd = _batch_stats(input, tuple(range(2, input.ndim)), eps)
     n, channels = input.shape[:2]
