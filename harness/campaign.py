@@ -182,19 +182,47 @@ def run_cases(
     # can hang in the child's first parallel op
     context = multiprocessing.get_context("spawn")
     with futures.ProcessPoolExecutor(jobs, mp_context=context, initializer=_quiet_worker) as pool:
-        pending: dict[int, futures.Future] = {}
-        done: dict[int, CaseResult] = {}
-        order: list[int] = []
-        for index in indices:
-            if not keep_going():
-                break
-            pending[index] = pool.submit(run_case, campaign, index)
-            order.append(index)
-            while len(pending) >= 2 * jobs:
-                yield from _collect(pending, done, order)
-        while pending:
-            yield from _collect(pending, done, order)
-        yield from (done.pop(i) for i in order if i in done)
+
+        def finished(pending: dict[int, Any]) -> list[int]:
+            ready, _ = futures.wait(pending.values(), return_when=futures.FIRST_COMPLETED)
+            return [i for i, f in pending.items() if f in ready]
+
+        def submit(index: int) -> futures.Future:
+            return pool.submit(run_case, campaign, index)
+
+        yield from _in_order(indices, keep_going, jobs, submit, finished, futures.Future.result)
+
+
+def _in_order(
+    indices: Iterator[int],
+    keep_going: Callable[[], bool],
+    width: int,
+    submit: Callable[[int], Any],
+    finished: Callable[[dict[int, Any]], list[int]],
+    result: Callable[[Any], CaseResult],
+) -> Iterator[CaseResult]:
+    """The cases ``indices`` with up to ``2 * width`` in flight (``submit`` starts one,
+    ``finished`` waits until some are done, ``result`` fetches one), yielded in order of
+    index, so that a summary does not depend on which worker was quicker."""
+    pending: dict[int, Any] = {}
+    done: dict[int, CaseResult] = {}
+    order: list[int] = []
+
+    def collect() -> Iterator[CaseResult]:
+        for index in finished(pending):
+            done[index] = result(pending.pop(index))
+        while order and order[0] in done:
+            yield done.pop(order.pop(0))
+
+    for index in indices:
+        if not keep_going():
+            break
+        pending[index] = submit(index)
+        order.append(index)
+        while len(pending) >= 2 * width:
+            yield from collect()
+    while pending:
+        yield from collect()
 
 
 def connect_ray(address: str) -> None:
@@ -224,36 +252,12 @@ def run_cases_ray(
     connect_ray(address)
     task = ray.remote(num_cpus=1)(run_case)
     width = max(1, int(ray.cluster_resources().get("CPU", 1)))
-    pending: dict[int, Any] = {}
-    done: dict[int, CaseResult] = {}
-    order: list[int] = []
-    for index in indices:
-        if not keep_going():
-            break
-        pending[index] = task.remote(campaign, index)
-        order.append(index)
-        while len(pending) >= 2 * width:
-            yield from _collect_ray(ray, pending, done, order)
-    while pending:
-        yield from _collect_ray(ray, pending, done, order)
 
+    def finished(pending: dict[int, Any]) -> list[int]:
+        ready, _ = ray.wait(list(pending.values()), num_returns=1)
+        return [i for i, ref in pending.items() if ref in ready]
 
-def _collect_ray(
-    ray: Any, pending: dict[int, Any], done: dict[int, CaseResult], order: list[int]
-) -> Iterator[CaseResult]:
-    (ready,), _ = ray.wait(list(pending.values()), num_returns=1)
-    index = next(i for i, ref in pending.items() if ref == ready)
-    done[index] = ray.get(pending.pop(index))
-    while order and order[0] in done:
-        yield done.pop(order.pop(0))
+    def submit(index: int) -> Any:
+        return task.remote(campaign, index)
 
-
-def _collect(
-    pending: dict[int, futures.Future], done: dict[int, CaseResult], order: list[int]
-) -> Iterator[CaseResult]:
-    """Wait for one result; yield every result that is next in index order."""
-    finished, _ = futures.wait(pending.values(), return_when=futures.FIRST_COMPLETED)
-    for index in [i for i, f in pending.items() if f in finished]:
-        done[index] = pending.pop(index).result()
-    while order and order[0] in done:
-        yield done.pop(order.pop(0))
+    yield from _in_order(indices, keep_going, width, submit, finished, ray.get)
