@@ -120,8 +120,13 @@ def _eval_stats(
 ) -> tuple[np.ndarray, np.ndarray]:
     """``(x_hat, invstd)`` from the running statistics (evaluation mode)."""
     shape = _channel_shape(input)
-    invstd = 1 / np.sqrt(running_var.reshape(shape) + eps)  # (C,) -> (1, C, 1, ...)
+    invstd = _running_invstd(running_var, eps, shape)
     return (input - running_mean.reshape(shape)) * invstd, invstd  # (C,) -> (1, C, 1, ...)
+
+
+def _running_invstd(running_var: np.ndarray, eps: float, shape: tuple[int, ...]) -> np.ndarray:
+    r""":math:`1/\sqrt{\hat\sigma^2 + \epsilon}` of the running variance, shaped to broadcast."""
+    return 1 / np.sqrt(running_var.reshape(shape) + eps)  # (C,) -> (1, C, 1, ...)
 
 
 def _affine_map(
@@ -161,7 +166,7 @@ def _eval_map(
 ) -> np.ndarray:
     """Evaluation: :func:`_affine_map` with the running statistics."""
     shape = _channel_shape(input)
-    invstd = 1 / np.sqrt(running_var.reshape(shape) + eps)  # (C,) -> (1, C, 1, ...)
+    invstd = _running_invstd(running_var, eps, shape)
     return _affine_map(input, running_mean.reshape(shape), invstd, weight, bias)
 
 
