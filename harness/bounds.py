@@ -167,7 +167,8 @@ class Perturbation:
         # in place: a layer that saved its output for the backward (tanh, sigmoid, softmax)
         # must see the stored, rounded value, as a real implementation does
         if size <= _OWN_ROUNDOFF.get(a.dtype.type, 0.0):
-            self._round_stochastically(a, size)
+            # a move below an ulp of a's own grid (float32 by u, float64 by its own u)
+            self._add_stochastically(a, size * a * self.rng.uniform(-1.0, 1.0, a.shape))
         elif size:
             a *= 1.0 + size * self.rng.uniform(-1.0, 1.0, a.shape)
         if of_basis and basis is not None:
@@ -230,19 +231,6 @@ class Perturbation:
         whole += self.rng.uniform(0.0, 1.0, a.shape) < steps - whole
         with np.errstate(over="ignore"):
             a += (whole * step).astype(a.dtype)
-
-    def _round_stochastically(self, a: np.ndarray, size: float) -> None:
-        """``a * (1 + size * xi)`` where ``a``'s own grid cannot hold it (a float32 value
-        moved by less than an ulp), rounded stochastically: to the neighbour on the side of
-        ``xi`` with the probability of the distance. Only the outcome (one grid step up, down
-        or none) matters, so it is drawn directly: each way with probability
-        ``E|xi| * size * |a| / step / 2 = size * |a| / step / 4``, from one uniform draw."""
-        magnitude = np.abs(a)
-        step = np.spacing(magnitude)  # the grid's spacing at a (away from zero)
-        step = np.nan_to_num(step, nan=0.0)  # inf's spacing is NaN: inf stays inf
-        threshold = 1.0 - 0.5 * size * magnitude / step  # P(z > threshold) = chance / 2
-        z = self.rng.uniform(-1.0, 1.0, a.shape)
-        a += step * ((z > threshold).astype(a.dtype) - (z < -threshold))
 
 
 def local_sites(kind: Kind, layer: int | None, n_layers: int) -> frozenset[tuple]:
@@ -374,16 +362,8 @@ class Allowance:
     def widened(self, other: Allowance, non_finite: bool = False) -> Allowance:
         """This allowance plus ``other``'s spread (a known deviation's propagated error);
         ``non_finite``: the deviation may make torch's value NaN where samples are."""
-        spread = {k: self.spread[k] + other.spread.get(k, 0.0) for k in self.spread}
-        return Allowance(
-            self.dtype,
-            self.truth,
-            spread,
-            self.samples,
-            self.around_reference,
-            self.tensors,
-            non_finite,
-        )
+        spread = {k: v + other.spread.get(k, 0.0) for k, v in self.spread.items()}
+        return dataclasses.replace(self, spread=spread, non_finite=non_finite)
 
 
 def _spread(center: dict[Key, np.ndarray], samples: list[dict[Key, np.ndarray]]) -> dict:

@@ -626,13 +626,10 @@ def test_a_chain_of_normalizations_of_a_constant_row_passes_in_bfloat16(monkeypa
     assert [(m.kind, m.layer) for m in report.mismatches][:1] == [(Kind.GRAD_INPUT, 1)]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="a known false positive of the model (fuzz seed 2026, 1 in 47,450 cases): the "
-    "LayerNorm bias's gradient is 0 in the math (a BatchNorm1d follows), Adagrad turns "
-    "torch's rounding noise, above eps = 1e-10, into a step of lr, while the samples' noise "
-    "stays below eps. When the model covers it, this xfail fails: drop the mark.",
-)
 def test_adagrad_on_a_zero_gradient_bias_in_float64():
+    """The LayerNorm bias's gradient is 0 in the math (a BatchNorm1d follows): Adagrad turns
+    rounding noise above its eps = 1e-10 into a step of lr. Covered only when some sampled
+    history's noise crosses eps as torch's does (fuzz seed 2026; it failed under the
+    previous draw of the stochastic rounding, and passes under this one: a thin margin)."""
     path = CASES / "fp-adagrad-zero-gradient-bias-float64.json"
     assert check(NetworkSpec.from_json(path.read_text()), devices=["cpu"], dtypes=["float64"]).ok
