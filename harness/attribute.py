@@ -78,7 +78,7 @@ def _referee(runner: Any, m: Mismatch) -> None:
         return
     from .referee import MATH_LEVEL, referee
 
-    ref64, torch64 = runner.reference("float64", m.device), runner.torch("float64", m.device)
+    ref64, torch64 = runner.reference("float64", m.device), runner.tested("float64", m.device)
     gap = _relative_gap(tensor_of(torch64, m), tensor_of(ref64, m))
     if gap > MATH_LEVEL:
         m.blame = Blame.UNDECIDED
@@ -129,16 +129,21 @@ def _layer_input(runner: Any, m: Mismatch) -> Any:
 
 def _self_consistency(runner: Any, m: Mismatch) -> tuple[Blame, str] | None:
     """(blame, note) when exactly one side's layer fails gradcheck, else None."""
+    # a backend without a gradcheck of its own (Backend.consistent) is taken as
+    # consistent: only the reference's failing can then decide
+    consistent = getattr(runner.backend, "consistent", None)
     try:
-        from .gradcheck_sides import reference_consistent, torch_consistent
+        from .gradcheck_sides import reference_consistent
 
         x = _layer_input(runner, m)
         ref_ok = reference_consistent(runner.spec, runner.data, m.layer, x)
-        torch_ok = torch_consistent(runner.spec, runner.data, m.layer, x, m.device)
+        torch_ok = True
+        if consistent is not None:
+            torch_ok = consistent(runner.spec, runner.data, m.layer, x, m.device)
     except Exception:  # noqa: BLE001 - attribution is best effort
         return None
     if ref_ok and not torch_ok:
-        return Blame.TORCH, "torch's backward disagrees with its own forward (gradcheck)"
+        return Blame.BACKEND, f"{m.backend}'s backward disagrees with its own forward (gradcheck)"
     if torch_ok and not ref_ok:
         return (
             Blame.REFERENCE,

@@ -28,155 +28,28 @@ from typing import Any
 
 import numpy as np
 
-from .backends import CaseData, Trace, case_data
-from .backends.reference import ReferenceBackend
-from .bounds import CONFIRM_SAMPLES, FIRST_SAMPLES, SAMPLES, Allowance, Sampler, ratio
+from .backends import Trace, case_data
+from .backends.protocol import Backend
+from .bounds import CONFIRM_SAMPLES, FIRST_SAMPLES, SAMPLES, Allowance, ratio
 from .compare import compare_arrays, prefilter, tolerance, within
 from .dtypes import REFERENCE_DTYPES, parse_dtypes
-from .known import deviations, extra_sites
+from .known import deviations
 from .localize import Finding, first_divergences, worst_ratio
-from .spec import DROPOUT_TYPES, NetworkSpec
+from .runner import Runner
+from .spec import NetworkSpec
 from .verdict import Blame, Evidence, Kind, Mismatch, Report, tensor_of, traced
 
-__all__ = ["Mismatch", "Report", "check", "default_devices", "judge", "tensor_of"]
+__all__ = [
+    "Mismatch",
+    "Report",
+    "check",
+    "default_backends",
+    "default_devices",
+    "judge",
+    "tensor_of",
+]
 
 Key = tuple[Any, ...]
-
-
-# the formats the reference's samples compute in: its own, and float16, which NumPy has
-# (its layers follow the input's dtype); bfloat16 samples compute in float64
-_SAMPLED_IN = (*REFERENCE_DTYPES, "float16")
-
-
-def default_devices() -> tuple[str, ...]:
-    import torch
-
-    return ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",)
-
-
-class _Runner:
-    """Runs and caches every trace of a case: torch per (device, dtype), the reference per
-    dtype, the truth and its allowances per dtype (per device too when training-mode
-    dropout makes torch's masks device-specific)."""
-
-    def __init__(self, spec: NetworkSpec, data: CaseData):
-        self.spec, self.data = spec, data
-        self.cache: dict[str, Trace] = {}
-        self.allowances: dict[str, Allowance] = {}
-        self.masks: dict[str, dict] = {}
-        self.samplers: dict[str, Sampler] = {}
-        self.dropout = spec.train and any(layer.type in DROPOUT_TYPES for layer in spec.layers)
-
-    def _suffix(self, device: str) -> str:
-        return f"-{device}" if self.dropout else ""
-
-    def torch_backend(self, device: str, dtype: str) -> Any:
-        from .backends.torch import TorchBackend
-
-        return TorchBackend(device, dtype)
-
-    def _masks(self, device: str, dtype: str) -> Any:
-        """Torch's dropout masks, drawn once per (layer, shape, call) and reused by every
-        run of the reference (the sampled ones too)."""
-        if not self.dropout:
-            return None
-        backend = self.torch_backend(device, dtype)
-        drawn = self.masks.setdefault(f"{device}-{dtype}", {})
-
-        def mask(i: int, shape: tuple[int, ...], call: int) -> np.ndarray:
-            if (i, shape, call) not in drawn:
-                drawn[(i, shape, call)] = backend.mask(self.spec, i, shape, call)
-            return drawn[(i, shape, call)]
-
-        return mask
-
-    def reference(self, dtype: str, device: str) -> Trace:
-        key = f"reference-{dtype}" + self._suffix(device)
-        if key not in self.cache:
-            masks = self._masks(device, dtype)
-            self.cache[key] = ReferenceBackend().run(self.spec, dtype, self.data, masks)
-        return self.cache[key]
-
-    def torch(self, dtype: str, device: str) -> Trace:
-        key = f"torch-{device}-{dtype}"
-        if key not in self.cache:
-            self.cache[key] = self.torch_backend(device, dtype).run(self.spec, self.data)
-        return self.cache[key]
-
-    def _run64(self, dtype: str, device: str, perturb: Any = None, steps: int = -1) -> Trace:
-        """The float64 reference on the data rounded to ``dtype``, with ``dtype``'s masks
-        (``steps``: that many optimizer steps; the spec's when negative)."""
-        spec = self.spec if steps < 0 else dataclasses.replace(self.spec, steps=steps)
-        data = self.data.rounded_to(dtype)
-        masks = self._masks(device, dtype)
-        return ReferenceBackend().run(spec, np.float64, data, masks, perturb)
-
-    def _sample(self, dtype: str, device: str, perturb: Any, steps: int) -> Trace:
-        """One perturbed run (``steps`` optimizer steps): the reference computing *in*
-        ``dtype`` where it can, so the rounding inside its layers (a formula whose terms
-        cancel) is sampled too."""
-        if dtype not in _SAMPLED_IN:
-            return self._run64(dtype, device, perturb, steps)
-        spec = dataclasses.replace(self.spec, steps=steps)
-        masks = self._masks(device, dtype)
-        return ReferenceBackend().run(spec, dtype, self.data, masks, perturb)
-
-    def truth(self, dtype: str, device: str, steps: int = -1) -> Trace:
-        """The float64 reference on the data rounded to ``dtype`` (``steps`` as in
-        :meth:`_run64`)."""
-        if dtype == "float64":
-            return self.reference("float64", device)
-        key = f"truth-{dtype}" + self._suffix(device) + (f"-{steps}" if steps >= 0 else "")
-        if key not in self.cache:
-            self.cache[key] = self._run64(dtype, device, steps=steps)
-        return self.cache[key]
-
-    def allowance(
-        self, dtype: str, device: str, samples: int, known: bool = False, steps: int = 0
-    ) -> Allowance:
-        """The allowance in ``dtype`` on ``samples`` perturbed runs of the first ``steps``
-        optimizer steps; ``known``: the spread torch's known deviations add."""
-        key = f"{dtype}{self._suffix(device)}-{steps}" + ("-known" if known else "")
-        if key not in self.samplers:
-            judged = dtype in REFERENCE_DTYPES and dtype != "float64" and not known
-            self.samplers[key] = Sampler(
-                lambda perturb: self._sample(dtype, device, perturb, steps),
-                self.truth(dtype, device, steps),
-                dtype,
-                seed=[self.spec.seed, steps, sum(map(ord, dtype)), int(known)],
-                reference=self.reference(dtype, device) if judged else None,
-                extra=extra_sites(self.spec, dtype) if known else None,
-                plain=not known,
-            )
-        self.allowances[key] = self.samplers[key].allowance(samples)
-        return self.allowances[key]
-
-    def local_allowance(
-        self, dtype: str, device: str, local: tuple[Kind, int | None], steps: int
-    ) -> Allowance:
-        """The allowance of :data:`SAMPLES` histories that round only where the ``local``
-        (kind, layer) tensor is made (``harness.bounds.local_sites``): exact up to it,
-        as torch may well be."""
-        kind, layer = local
-        key = f"{dtype}{self._suffix(device)}-{steps}-local-{kind.value}-{layer}"
-        if key not in self.samplers:
-            judged = dtype in REFERENCE_DTYPES and dtype != "float64"
-            self.samplers[key] = Sampler(
-                lambda perturb: self._sample(dtype, device, perturb, steps),
-                self.truth(dtype, device, steps),
-                dtype,
-                seed=[
-                    self.spec.seed,
-                    steps,
-                    sum(map(ord, dtype)),
-                    2 + len(kind.value),
-                    len(self.spec.layers) if layer is None else layer,
-                ],
-                reference=self.reference(dtype, device) if judged else None,
-                local=local,
-                n_layers=len(self.spec.layers),
-            )
-        return self.samplers[key].allowance(SAMPLES)
 
 
 def _beyond_prefilter(got: Trace, ref: Trace | None, dtype: str, device: str) -> list[Key]:
@@ -226,31 +99,36 @@ def _evidence(key: Key, got: Trace, ref: Trace | None, allowed: Allowance, side:
 
 
 def _mismatch(
-    spec: NetworkSpec, key: Key, evidence: Evidence, device: str, dtype: str, **kw: Any
+    runner: Runner, key: Key, evidence: Evidence, device: str, dtype: str, **kw: Any
 ) -> Mismatch:
     kind, layer, tensor, step = key
+    spec = runner.spec
     layer_type = spec.layers[layer].type if layer is not None else spec.loss.type
-    return Mismatch(Kind(kind), layer, layer_type, tensor, device, dtype, evidence, step, **kw)
+    evidence.label = runner.backend.name
+    return Mismatch(
+        Kind(kind), layer, layer_type, tensor, device, dtype, evidence, step,
+        backend=runner.backend.name, **kw,
+    )  # fmt: skip
 
 
 def _note(evidence: Evidence, dtype: str) -> str:
-    text = f"vs float64 truth: torch {dtype} {evidence.torch_ratio:.3g} allowances"
+    text = f"vs float64 truth: {evidence.label} {dtype} {evidence.torch_ratio:.3g} allowances"
     if evidence.reference_ratio is not None:
         text += f", reference {dtype} {evidence.reference_ratio:.3g}"
     return text
 
 
 def _blamed(
-    runner: _Runner, device: str, dtype: str, found: list[Finding], side: str, allowed: Allowance
+    runner: Runner, device: str, dtype: str, found: list[Finding], side: str, allowed: Allowance
 ) -> list[Mismatch]:
     """Mismatches for one side's findings; ``other``'s findings at the same key: undecided."""
-    got = runner.torch(dtype, device)
+    got = runner.tested(dtype, device)
     ref = runner.reference(dtype, device) if dtype in REFERENCE_DTYPES else None
     out = []
     for f in found:
         evidence = _evidence(f.key, got, ref, allowed, side)
         blame = Blame.TORCH if side == "torch" else Blame.REFERENCE
-        m = _mismatch(runner.spec, f.key, evidence, device, dtype, downstream=f.downstream)
+        m = _mismatch(runner, f.key, evidence, device, dtype, downstream=f.downstream)
         m.blame, m.note = blame, _note(evidence, dtype)
         m.arrays = _arrays(f.key, got, ref, allowed, side)
         out.append(m)
@@ -269,7 +147,7 @@ def _arrays(key: Key, got: Trace, ref: Trace | None, allowed: Allowance, side: s
 
 
 def _warning(
-    runner: _Runner, device: str, dtype: str, got: Trace, ref: Trace, plain: Allowance
+    runner: Runner, device: str, dtype: str, got: Trace, ref: Trace, plain: Allowance
 ) -> list[Mismatch]:
     """Both sides within the allowance: the first tensor where they still differ by more
     than the dtype's tolerance is worth a precision warning (an ill-conditioned spot)."""
@@ -278,7 +156,7 @@ def _warning(
     for key in plain.tensors:
         if key in mine and not compare_arrays("", mine[key], theirs[key], tol).ok:
             evidence = _evidence(key, got, ref, plain, "torch")
-            m = _mismatch(runner.spec, key, evidence, device, dtype, blame=Blame.PRECISION)
+            m = _mismatch(runner, key, evidence, device, dtype, blame=Blame.PRECISION)
             m.arrays = _arrays(key, got, ref, plain, "torch")
             m.note = "both sides within the allowance: rounding in an ill-conditioned spot"
             return [m]
@@ -286,7 +164,7 @@ def _warning(
 
 
 def _verdict(
-    runner: _Runner,
+    runner: Runner,
     device: str,
     dtype: str,
     samples: int,
@@ -296,7 +174,7 @@ def _verdict(
     """Each side against the truth under ``samples``' allowance (its first ``steps``
     optimizer steps), united with that of histories exact up to each ``local`` layer:
     (mismatches, known)."""
-    got = runner.torch(dtype, device)
+    got = runner.tested(dtype, device)
     ref = runner.reference(dtype, device) if dtype in REFERENCE_DTYPES else None
     plain = runner.allowance(dtype, device, samples, steps=steps)
     for where in local:
@@ -304,7 +182,7 @@ def _verdict(
     side = traced(got)
     t_found = first_divergences(side, plain)
     explained: list[Mismatch] = []
-    known = deviations(runner.spec, dtype) if t_found else []
+    known = deviations(runner.spec, dtype) if t_found and runner.known_deviations else []
     if known:
         # torch beyond the plain allowance where a known deviation of torch's sits: judge
         # it under the allowance widened by that deviation; what that explains is known
@@ -331,15 +209,15 @@ def _verdict(
     for m in out:
         if m.key in both:
             m.blame = Blame.UNDECIDED
-            m.note += "; torch and the reference are both beyond the allowance here"
+            m.note += f"; {m.backend} and the reference are both beyond the allowance here"
     if not out and not explained and ref is not None:
         out = _warning(runner, device, dtype, got, ref, plain)
     return out, explained
 
 
-def judge(runner: _Runner, device: str, dtype: str) -> tuple[list[Mismatch], list[Mismatch]]:
+def judge(runner: Runner, device: str, dtype: str) -> tuple[list[Mismatch], list[Mismatch]]:
     """The verdict for one device and dtype: (mismatches and warnings, known deviations)."""
-    got = runner.torch(dtype, device)
+    got = runner.tested(dtype, device)
     ref = runner.reference(dtype, device) if dtype in REFERENCE_DTYPES else None
     beyond = _beyond_prefilter(got, ref, dtype, device)
     if not beyond:
@@ -371,41 +249,116 @@ class _Quiet(warnings.catch_warnings):
         return out
 
 
+def default_devices() -> tuple[str, ...]:
+    """The devices torch runs on here: the CPU, and CUDA where present."""
+    import torch
+
+    return ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",)
+
+
+def default_backends() -> list[Backend]:
+    from .backends.torch import Torch
+
+    return [Torch()]
+
+
 def check(
     spec: NetworkSpec,
     devices: Sequence[str] | None = None,
     dtypes: Sequence[str] | str = ("float32", "float64"),
     attribute: bool = True,
+    backends: Sequence[Backend] | None = None,
 ) -> Report:
-    """Run ``spec`` through torch on every device and dtype, and the reference; judge both.
+    """Run ``spec`` through each backend (torch by default) on every device and dtype, and
+    through the reference; judge each side against the float64 truth.
 
-    Returns a :class:`Report`: ``ok``, the localized mismatches (each with its kind, layer
-    index and class, tensor, device, dtype, blame and the numbers at the worst element),
-    the precision warnings and the known torch deviations, listed apart.
+    ``devices``: None for every device a backend declares. What a backend lacks (a
+    dtype, a device, a layer, optimizer steps; ``Capabilities``) is skipped and listed in
+    ``Report.skipped``, never a crash. Returns a :class:`Report`: ``ok``, the localized
+    mismatches (each with its backend, kind, layer index and class, tensor, device,
+    dtype, blame and the numbers at the worst element), the precision warnings and the
+    known deviations, listed apart.
     """
-    devices = tuple(devices) if devices is not None else default_devices()
+    backends = list(backends) if backends is not None else default_backends()
     dtypes = parse_dtypes(dtypes)
     data = case_data(spec)
-    report = Report(spec, devices=devices, dtypes=dtypes, data=data)
-    runner = _Runner(spec, data)
-    report.traces, report.allowances = runner.cache, runner.allowances
+    report = Report(spec, dtypes=dtypes, data=data, backends=tuple(b.name for b in backends))
+    used: list[str] = []
+    for backend in backends:
+        runs = _runs(spec, backend, devices, dtypes, report.skipped)
+        if runs is None:
+            continue
+        own_spec, pairs = runs
+        runner = Runner(own_spec, data, backend)
+        _judge_backend(report, runner, pairs, dtypes, attribute)
+        used += [device for device, _ in pairs]
+        for key, trace in runner.cache.items():
+            report.traces.setdefault(key, trace)
+        for key, allowance in runner.allowances.items():
+            report.allowances.setdefault(key, allowance)
+    report.devices = tuple(dict.fromkeys(used))
+    return report
+
+
+def _runs(
+    spec: NetworkSpec,
+    backend: Backend,
+    devices: Sequence[str] | None,
+    dtypes: Sequence[str],
+    skipped: list[str],
+) -> tuple[NetworkSpec, list[tuple[str, str]]] | None:
+    """The spec as ``backend`` runs it and its (device, dtype) pairs; what it lacks is
+    said in ``skipped``. None: it can run none of the case."""
+    caps, name = backend.capabilities, backend.name
+    lacking = caps.missing(spec)
+    if lacking:
+        skipped.append(f"{name}: case skipped: {'; '.join(lacking)}")
+        return None
+    wanted = tuple(devices) if devices is not None else tuple(caps.devices)
+    on = [d for d in wanted if caps.runs_on(d)]
+    skipped += [f"{name}: no device {d}" for d in wanted if not caps.runs_on(d)]
+    dtypes_in = [t for t in dtypes if caps.runs_in(t)]
+    skipped += [f"{name}: no {t}" for t in dtypes if not caps.runs_in(t)]
+    if not caps.steps(spec):
+        assert spec.optimizer is not None
+        skipped.append(
+            f"{name}: no {spec.optimizer.type} steps (forward and backward judged without them)"
+        )
+        spec = dataclasses.replace(spec, optimizer=None, steps=0)
+    pairs = [(device, dtype) for dtype in dtypes_in for device in on]
+    return (spec, pairs) if pairs else None
+
+
+def _judge_backend(
+    report: Report,
+    runner: Runner,
+    pairs: list[tuple[str, str]],
+    dtypes: Sequence[str],
+    attribute: bool,
+) -> None:
+    """Judge one backend on every (device, dtype) pair and attribute its findings."""
     found: list[Mismatch] = []
-    for dtype in dtypes:
-        for device in devices:
-            try:
-                with _Quiet():
-                    mismatches, known = judge(runner, device, dtype)
-            except Exception as exc:  # noqa: BLE001 - a crash is a finding, not a harness error
-                report.errors.append(f"[{device} {dtype}] {type(exc).__name__}: {exc}")
-                continue
-            found += mismatches
-            report.known += known
+    for device, dtype in pairs:
+        try:
+            with _Quiet():
+                mismatches, known = judge(runner, device, dtype)
+        except Exception as exc:  # noqa: BLE001 - a crash is a finding, not a harness error
+            report.errors.append(f"[{_label(runner, device)} {dtype}] {type(exc).__name__}: {exc}")
+            continue
+        found += mismatches
+        report.known += known
     if attribute and any(m.blame is not Blame.PRECISION for m in found):
         from .attribute import attribute as attribute_blame
 
         with _Quiet():
             judge64 = None if "float64" in dtypes else lambda d: judge(runner, d, "float64")[0]
             attribute_blame(runner, found, judge64)
-    report.warnings = [m for m in found if m.blame is Blame.PRECISION]
-    report.mismatches = [m for m in found if m.blame is not Blame.PRECISION]
-    return report
+    report.warnings += [m for m in found if m.blame is Blame.PRECISION]
+    report.mismatches += [m for m in found if m.blame is not Blame.PRECISION]
+
+
+def _label(runner: Runner, device: str) -> str:
+    """How a crash names where it ran: the device alone for torch (as before), else
+    backend-device."""
+    name = runner.backend.name
+    return device if name == "torch" else f"{name}-{device}"

@@ -42,7 +42,8 @@ class Kind(str, Enum):
 
 
 class Blame(str, Enum):
-    TORCH = "torch"
+    TORCH = "torch"  # the backend under test: torch, or the one Mismatch.backend names
+    BACKEND = "torch"  # the same member (an alias), for backends other than torch
     REFERENCE = "reference"
     PRECISION = "precision"  # both sides within the allowance: rounding, not a bug
     UNDECIDED = "undecided"
@@ -70,6 +71,7 @@ class Evidence:
     reference_ratio: float | None = None
     scale: float = 0.0  # max |truth| over the tensor
     message: str = ""  # set when the shapes differ
+    label: str = "torch"  # the backend whose numbers ``torch`` and ``torch_ratio`` are
 
     @property
     def worst_ratio(self) -> float:
@@ -79,7 +81,10 @@ class Evidence:
         if self.message:
             return f"{self.name}: {self.message}"
         at = list(self.index)
-        text = f"{self.name} at {at}: torch {self.torch:.9g} ({self.torch_ratio:.3g} allowances)"
+        text = (
+            f"{self.name} at {at}: {self.label} {self.torch:.9g} "
+            f"({self.torch_ratio:.3g} allowances)"
+        )
         if self.reference is not None:
             ratio = self.reference_ratio if self.reference_ratio is not None else 0.0
             text += f", reference {self.reference:.9g} ({ratio:.3g} allowances)"
@@ -101,6 +106,7 @@ class Mismatch:
     downstream: int = 0  # further tensors beyond the allowance, explained by this one
     blame: Blame = Blame.UNDECIDED
     note: str = ""
+    backend: str = "torch"  # the backend under test (``Blame.BACKEND`` blames it)
     # what the verdict was made on, for repros: 'truth', 'allowance' (the blamed side's),
     # and 'reference' (its value in the dtype, where it was judged)
     arrays: dict[str, np.ndarray] = field(default_factory=dict, repr=False)
@@ -119,11 +125,17 @@ class Mismatch:
         """The traced tensor, independent of device and dtype."""
         return (self.kind, self.layer, self.tensor, self.step)
 
+    @property
+    def blamed(self) -> str:
+        """Who is blamed, by name: the backend's for ``Blame.BACKEND``."""
+        return self.backend if self.blame is Blame.BACKEND else str(self.blame)
+
     def __str__(self) -> str:
-        text = f"[{self.device} {self.dtype}] {self.kind} mismatch at {self.where}: {self.evidence}"
+        where = self.device if self.backend == "torch" else f"{self.backend}-{self.device}"
+        text = f"[{where} {self.dtype}] {self.kind} mismatch at {self.where}: {self.evidence}"
         if self.downstream:
             text += f" (+{self.downstream} downstream)"
-        text += f"\n    blame: {self.blame}" + (f" ({self.note})" if self.note else "")
+        text += f"\n    blame: {self.blamed}" + (f" ({self.note})" if self.note else "")
         return text
 
 
@@ -137,6 +149,8 @@ class Report:
     devices: tuple[str, ...] = ()
     dtypes: tuple[str, ...] = ()
     data: CaseData | None = None
+    backends: tuple[str, ...] = ("torch",)
+    skipped: list[str] = field(default_factory=list)  # what a backend lacks, said
     traces: dict[str, Trace] = field(default_factory=dict, repr=False)
     allowances: dict[str, Any] = field(default_factory=dict, repr=False)  # dtype[-device] ->
 
@@ -146,12 +160,17 @@ class Report:
 
     def summary(self) -> str:
         runs = f"devices {', '.join(self.devices)}; dtypes {', '.join(self.dtypes)}"
-        if self.ok:
-            head = [f"OK: torch and the reference agree ({runs}): {len(self.spec.layers)} layers"]
+        who = " and ".join(self.backends)
+        if not self.devices and not self.errors:
+            head = [f"SKIPPED: no backend could run this case: {self.spec}"]
+        elif self.ok:
+            layers = len(self.spec.layers)
+            head = [f"OK: {who} and the reference agree ({runs}): {layers} layers"]
         else:
             head = [f"MISMATCH ({runs}): {self.spec}"]
             head += [str(m) for m in self.mismatches]
             head += [f"error: {e}" for e in self.errors]
+        head += [f"skipped: {s}" for s in self.skipped]
         head += [f"warning (precision, not counted): {w}" for w in self.warnings]
         head += [f"known torch deviation (not counted): {k}" for k in self.known]
         return "\n".join(head)

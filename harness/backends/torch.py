@@ -18,7 +18,7 @@ from typing import Any, overload
 import numpy as np
 import torch
 
-from ..dtypes import HALF_DTYPES, parse_dtype
+from ..dtypes import DTYPES, HALF_DTYPES, parse_dtype
 from ..spec import NetworkSpec, SpecError
 from . import (
     DROPOUT_TYPES,
@@ -29,8 +29,9 @@ from . import (
     dropout_seed,
     run_steps,
 )
+from .protocol import Capabilities
 
-__all__ = ["TorchBackend", "torch_dtype", "to_torch", "build_torch_layer"]
+__all__ = ["Torch", "TorchBackend", "torch_dtype", "to_torch", "build_torch_layer"]
 
 
 _TORCH_DTYPES = {
@@ -211,3 +212,39 @@ class TorchBackend:
             },
             buffers={name: _np(b) for name, b in model.named_buffers()},
         )
+
+
+class Torch:
+    """Torch as a :class:`harness.backends.protocol.Backend`: every layer, loss and
+    optimizer torch has, every dtype, the CPU and (where present) CUDA, its dropout
+    masks, and ``harness.known``'s table of its documented deviations."""
+
+    name = "torch"
+
+    def __init__(self) -> None:
+        devices = ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",)
+        self.capabilities = Capabilities(
+            dtypes=DTYPES, devices=devices, dropout_masks=True, known_deviations=True
+        )
+
+    def run(self, spec: NetworkSpec, data: CaseData, device: str, dtype: str) -> Trace:
+        return TorchBackend(device, dtype).run(spec, data)
+
+    def mask(
+        self,
+        spec: NetworkSpec,
+        index: int,
+        shape: tuple[int, ...],
+        call: int,
+        device: str,
+        dtype: str,
+    ) -> np.ndarray:
+        return TorchBackend(device, dtype).mask(spec, index, shape, call)
+
+    def consistent(
+        self, spec: NetworkSpec, data: CaseData, layer: int | None, x: np.ndarray, device: str
+    ) -> bool:
+        """Whether torch's layer ``layer`` (None: the loss) passes gradcheck at ``x``."""
+        from ..gradcheck_sides import torch_consistent
+
+        return torch_consistent(spec, data, layer, x, device)
