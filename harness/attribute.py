@@ -129,19 +129,16 @@ def _layer_input(runner: Any, m: Mismatch) -> Any:
 
 def _self_consistency(runner: Any, m: Mismatch) -> tuple[Blame, str] | None:
     """(blame, note) when exactly one side's layer fails gradcheck, else None."""
-    # a backend without a gradcheck of its own (Backend.consistent) is taken as
-    # consistent: only the reference's failing can then decide
-    consistent = getattr(runner.backend, "consistent", None)
     try:
         from .gradcheck_sides import reference_consistent
 
         x = _layer_input(runner, m)
         ref_ok = reference_consistent(runner.spec, runner.data, m.layer, x)
-        torch_ok = True
-        if consistent is not None:
-            torch_ok = consistent(runner.spec, runner.data, m.layer, x, m.device)
+        torch_ok = _backend_consistent(runner, m, x)
     except Exception:  # noqa: BLE001 - attribution is best effort
         return None
+    if torch_ok is None:  # the backend could not be asked: only the reference decides
+        torch_ok = True
     if ref_ok and not torch_ok:
         return Blame.BACKEND, f"{m.backend}'s backward disagrees with its own forward (gradcheck)"
     if torch_ok and not ref_ok:
@@ -150,3 +147,17 @@ def _self_consistency(runner: Any, m: Mismatch) -> tuple[Blame, str] | None:
             "the reference's backward disagrees with its own forward (gradcheck)",
         )
     return None
+
+
+def _backend_consistent(runner: Any, m: Mismatch, x: Any) -> bool | None:
+    """The backend's own gradcheck (``Backend.consistent``, torch's autograd gradcheck),
+    or else directional central differences of its own runs."""
+    from .gradcheck_sides import backend_consistent
+
+    own = getattr(runner.backend, "consistent", None)
+    if own is not None:
+        return bool(own(runner.spec, runner.data, m.layer, x, m.device))
+    if m.layer is None:
+        return None
+    out_shape = np.shape(runner.reference("float64", m.device).outputs[m.layer])
+    return backend_consistent(runner.backend, runner.spec, runner.data, m.layer, x, out_shape)

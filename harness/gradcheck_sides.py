@@ -80,3 +80,72 @@ def torch_consistent(
         return functional_call(module, {**dict(zip(names, ps)), **buffers}, (inp,))
 
     return bool(torch.autograd.gradcheck(fn, (xt, *params), **opts))
+
+
+# directional central differences of a backend's own forward (any backend): random
+# directions, so each costs two runs whatever the layer's size
+_DIRECTIONS = 3
+
+
+def backend_consistent(
+    backend: Any,
+    spec: NetworkSpec,
+    data: CaseData,
+    layer: int | None,
+    x: np.ndarray,
+    out_shape: tuple[int, ...],
+    device: str = "cpu",
+) -> bool | None:
+    """Whether ``backend``'s layer ``layer`` passes a directional gradcheck at input ``x``:
+    for random directions ``v`` (of the input, then of all the weights together),
+    ``<grad, v>`` against ``(L(x + εv) - L(x - εv)) / 2ε`` with ``L = mean(layer(x)²)``,
+    all run by the backend in float64. None when that cannot be asked of it: the loss
+    (layer None), or a backend without float64 or MSELoss."""
+    from .spec import LayerSpec
+
+    caps = backend.capabilities
+    if layer is None or not caps.runs_in("float64"):
+        return None
+    if caps.losses is not None and "MSELoss" not in caps.losses:
+        return None
+    one = NetworkSpec(
+        tuple(np.shape(x)),
+        [spec.layers[layer]],
+        LayerSpec("MSELoss"),
+        train=spec.train,
+        seed=spec.seed,
+        input_kind=spec.input_kind,
+        index_high=spec.index_high,
+    )
+    weights = {f"0.{k}": v for k, v in _weights(data, layer).items()}
+    zeros = np.zeros(out_shape)
+
+    def run(inp: np.ndarray, w: dict[str, np.ndarray]) -> Any:
+        case = CaseData(w, inp, zeros, np.asarray(1.0), out_shape)
+        return backend.run(one, case, device, "float64")
+
+    base = run(np.asarray(x), weights)
+    rng = np.random.default_rng(spec.seed)
+    eps = GRADCHECK["eps"]
+    for _ in range(_DIRECTIONS):
+        if np.asarray(x).dtype.kind == "f":
+            v = rng.standard_normal(np.shape(x))
+            numeric = (run(x + eps * v, weights).loss - run(x - eps * v, weights).loss) / (2 * eps)
+            if not _close(float(np.sum(base.grad_input * v)), float(numeric), float(base.loss)):
+                return False
+        if weights:
+            vs = {k: rng.standard_normal(np.shape(w)) for k, w in weights.items()}
+            plus = {k: w + eps * vs[k] for k, w in weights.items()}
+            minus = {k: w - eps * vs[k] for k, w in weights.items()}
+            numeric = (run(x, plus).loss - run(x, minus).loss) / (2 * eps)
+            analytic = sum(float(np.sum(base.grad_params[k] * vs[k])) for k in weights)
+            if not _close(analytic, float(numeric), float(base.loss)):
+                return False
+    return True
+
+
+def _close(analytic: float, numeric: float, scale: float) -> bool:
+    """Within gradcheck's tolerances, the absolute one at the loss's scale (the rounding
+    of a difference of two losses, over 2ε)."""
+    atol = GRADCHECK["atol"] * max(1.0, abs(scale))
+    return abs(analytic - numeric) <= atol + GRADCHECK["rtol"] * abs(numeric)
