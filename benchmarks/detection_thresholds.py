@@ -47,7 +47,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from harness.check import check
+from harness.checking import check
 from harness.chooser import available
 from harness.generate import LOSSES, random_spec
 from harness.spec import DROPOUT_TYPES, NetworkSpec

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from harness.check import check
+from harness.checking import check
 from harness.generate import random_spec
 
 BATCH = 50

@@ -4,7 +4,7 @@ every device, compare, localize, save a repro.
 
 The public API for builders (``docs/builders.md``):
 
-- :func:`check` (``harness.check.check``): judge one spec on any backends;
+- :func:`check` (defined in ``harness.checking``): judge one spec on any backends;
 - :func:`harness.strategies.network_specs`: hypothesis strategies of valid specs;
 - :func:`assert_twin` (``harness.twin``): one module against its reference twin;
 - :class:`Backend`, :class:`Capabilities`, :class:`Trace`, :class:`CaseData`: the
@@ -16,7 +16,7 @@ Importing ``harness`` does not import torch; the torch backend does, when used.
 
 from .backends import CaseData, Trace, case_data
 from .backends.protocol import Backend, Capabilities
-from .check import check
+from .checking import check
 from .spec import LayerSpec, NetworkSpec, SpecError
 from .twin import assert_twin, run_twin
 from .verdict import Blame, Kind, Mismatch, Report

@@ -87,7 +87,7 @@ def _where(m: Any) -> tuple[str, str, str]:
 
 def run_case(campaign: Campaign, index: int) -> CaseResult:
     """Draw case ``index``, check it, save (and shrink) it when it fails."""
-    from .check import check
+    from .checking import check
     from .generate import random_spec
 
     start = time.perf_counter()

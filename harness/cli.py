@@ -300,7 +300,7 @@ def fuzz(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .campaign import Campaign, connect_ray, run_cases, run_cases_ray
-    from .check import default_devices
+    from .checking import default_devices
     from .summary import Summary
 
     seed = (

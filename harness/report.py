@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from .check import check, default_devices
+from .checking import check, default_devices
 from .repro_template import REPRO_SCRIPT
 from .spec import NetworkSpec, SpecFileError
 from .spec_files import load_spec_file

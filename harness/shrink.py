@@ -25,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .backends import case_data
-from .check import check
+from .checking import check
 from .generate import _has_parameters, _next_shape, _norm_group_size
 from .spec import TENSOR_KWARGS, LayerSpec, NetworkSpec, infer_shapes, layer_kwargs, reference_class
 from .verdict import Blame, Kind, Report

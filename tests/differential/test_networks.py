@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 from hypothesis import given
 
-from harness.check import check
+from harness.checking import check
 from harness.generate import available
 from harness.known import KNOWN_TORCH_DEVIATIONS, KNOWN_TORCH_OPTIMIZER_DEVIATIONS
 from harness.spec import LayerSpec, NetworkSpec

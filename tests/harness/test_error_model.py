@@ -32,7 +32,7 @@ import reference.functional as F
 import reference.nn as rnn
 from harness.backends.reference import Site
 from harness.bounds import Allowance, Perturbation, local_sites
-from harness.check import check
+from harness.checking import check
 from harness.compare import compare_arrays, tolerance
 from harness.spec import LayerSpec, NetworkSpec
 from harness.verdict import Kind, traced
@@ -312,7 +312,7 @@ def test_batchnorm_of_a_dead_unit_is_absorbed():
 def _constant_channel_case(monkeypatch) -> NetworkSpec:
     """BatchNorm1d on (4, 2) data whose channel 0 is constant (what a dead unit feeds it)
     in the data both backends get; channel 1 is ordinary."""
-    import harness.check as harness_check
+    import harness.checking as harness_check
 
     drawn = harness_check.case_data
 

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 
 import reference.nn as rnn
-from harness.check import check
+from harness.checking import check
 from harness.cli import main
 from harness.report import format_report, load_spec, replay, save_repro
 from harness.spec import LayerSpec, NetworkSpec

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from harness.check import check
+from harness.checking import check
 from harness.generate import random_spec
 from harness.shrink import fitted, shrink, shrink_report, signature
 from harness.spec import LayerSpec, NetworkSpec, infer_shapes

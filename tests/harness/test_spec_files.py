@@ -10,7 +10,7 @@ import sys
 import numpy as np
 import pytest
 
-from harness.check import check
+from harness.checking import check
 from harness.report import load_spec, replay, save_repro
 from harness.spec import LayerSpec, NetworkSpec, SpecError, SpecFileError
 from harness.spec_files import check_known_types, load_spec_file

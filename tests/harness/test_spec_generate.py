@@ -8,7 +8,7 @@ import pytest
 from harness.backends import case_data
 from harness.backends.reference import ReferenceBackend
 from harness.backends.torch import TorchBackend
-from harness.check import check
+from harness.checking import check
 from harness.generate import random_spec
 from harness.spec import LayerSpec, NetworkSpec, SpecError, describe, infer_shapes
 

@@ -13,7 +13,7 @@ import torch
 
 import reference.functional as F
 import reference.nn as rnn
-from harness.check import check
+from harness.checking import check
 from harness.spec import LayerSpec, NetworkSpec
 
 SCALE = 1 + 1e-3

@@ -14,7 +14,7 @@ import torch
 
 import reference.nn as rnn
 from harness.bounds import ratio
-from harness.check import check
+from harness.checking import check
 from harness.compare import FLOAT32, compare_arrays
 from harness.spec import LayerSpec, NetworkSpec
 

@@ -1,4 +1,4 @@
-"""``check(spec)``: run a case through torch and the reference, and judge each side.
+"""``harness.check(spec)``: run a case through torch and the reference, and judge each side.
 
 The one entry point of the harness. For each dtype and device:
 
