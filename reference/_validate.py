@@ -6,7 +6,7 @@ never has to decode a NumPy broadcast error from deep inside a backward.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -75,3 +75,83 @@ def check_reduction(
     if reduction not in allowed:
         raise ValueError(f"{layer}: reduction must be one of {allowed}, got {reduction!r}")
     return reduction
+
+
+# torch spells a dtype two ways in its errors: the ScalarType name ("Double", in
+# "expected scalar type Double but found Float") and the C++ type ("double", in
+# "Input type (double) and bias type (float)"); a legacy path names the tensor type
+_TORCH_NAMES = {
+    "float64": ("Double", "double", "DoubleTensor"),
+    "float32": ("Float", "float", "FloatTensor"),
+    "float16": ("Half", "c10::Half", "HalfTensor"),
+}
+
+# torch's message for each path a dtype mismatch takes (CPU, torch 2.x); {X}/{x}/{T} name
+# the input's dtype, {P}/{p}/{PT} the parameter's
+TORCH_DTYPE_ERRORS = {
+    "mat1": "mat1 and mat2 must have the same dtype, but got {X} and {P}",  # addmm (bias)
+    "m1": "expected m1 and m2 to have the same dtype, but got: {x} != {p}",  # mm (no bias)
+    "bias type": "Input type ({x}) and bias type ({p}) should be the same",  # conv + bias
+    "scalar type": "expected scalar type {X} but found {P}",  # conv, nll_loss
+    "tensor type": (
+        "Input type (torch.{T}) and weight type (torch.{PT}) should be the same or input "
+        "should be a MKLDNN tensor and weight is a dense tensor"
+    ),  # half input to a convolution without the bias path
+    "not float": "mixed dtype (CPU): expect parameter to have scalar type of Float",
+    "not shared": "mixed dtype (CPU): all inputs must share same datatype.",
+}
+
+
+def _torch_names(dtype: np.dtype) -> tuple[str, str, str]:
+    """torch's three spellings of ``dtype`` (NumPy's name where torch has no such dtype)."""
+    return _TORCH_NAMES.get(dtype.name, (dtype.name, dtype.name, dtype.name))
+
+
+def check_dtypes(
+    input: np.ndarray,
+    tensors: Mapping[str, np.ndarray | None],
+    layer: str,
+    torch_error: str,
+) -> None:
+    """Raise torch's ``RuntimeError`` if ``input`` and the module's ``tensors`` differ in dtype.
+
+    torch never promotes between an input and a module's parameters or buffers:
+    ``Linear(3, 2)(x.double())`` fails where NumPy would quietly compute in float64.
+
+    Parameters
+    ----------
+    input
+        The floating input of the forward.
+    tensors
+        The module's parameters and buffers the kernel reads, by name (``None`` ones are
+        skipped); the first is the one torch's message names (the bias for a convolution
+        with one, else the weight).
+    layer
+        The module, as its error should name it (``repr(self)``).
+    torch_error
+        A key of :data:`TORCH_DTYPE_ERRORS`: the path torch's kernel takes. ``"mixed"``
+        is the normalizations' rule: a float16 input to float32 parameters is allowed
+        (computed in float32, torch's CPU mixed-type kernels); otherwise a parameter
+        that is not float32 gives ``"not float"``, an input that is not float16
+        ``"not shared"``.
+    """
+    present = {name: t.dtype for name, t in tensors.items() if t is not None}
+    if all(dtype == input.dtype for dtype in present.values()):
+        return
+    reported = next(iter(present.values()))
+    if torch_error == "mixed":
+        if any(dtype != np.float32 for dtype in present.values()):
+            torch_error = "not float"
+        elif input.dtype == np.float16:
+            return
+        else:
+            torch_error = "not shared"
+    names = dict(zip(("X", "x", "T"), _torch_names(input.dtype)))
+    names.update(zip(("P", "p", "PT"), _torch_names(reported)))
+    message = TORCH_DTYPE_ERRORS[torch_error].format(**names)
+    held = ", ".join(f"{name} {dtype}" for name, dtype in present.items())
+    raise RuntimeError(
+        f"{message}\n{layer} got an input of dtype {input.dtype} and shape {input.shape}, but "
+        f"holds {held}; torch does not promote between a module and its input: "
+        f".to(np.{input.dtype}) the module, or cast the input with .astype(np.{reported})"
+    )

@@ -1,4 +1,11 @@
-"""Modules with ``torch.nn``'s names, arguments, defaults and ``state_dict`` keys."""
+"""Modules with ``torch.nn``'s names, arguments, defaults and ``state_dict`` keys.
+
+As in torch, a module never promotes: where torch's kernel refuses an input whose dtype
+is not its parameters' (``Linear``, the convolutions, the normalizations with affine
+parameters or running statistics, ``NLLLoss``/``CrossEntropyLoss`` with a class
+``weight``), the module raises torch's ``RuntimeError``
+(:func:`reference._validate.check_dtypes`); a module without parameters follows its input.
+"""
 
 from . import init
 from .activation import *  # noqa: F403

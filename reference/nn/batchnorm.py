@@ -17,7 +17,13 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
-from .._validate import as_float_array, check_ndim, check_positive_int, check_size
+from .._validate import (
+    as_float_array,
+    check_dtypes,
+    check_ndim,
+    check_positive_int,
+    check_size,
+)
 from .init import resolve_dtype
 from .module import Module, Parameter
 
@@ -76,6 +82,18 @@ class _NormBase(Module):
             None if self.bias is None else self.bias.data,
         )
 
+    def _check_dtypes(self, input: np.ndarray, with_running_stats: bool) -> None:
+        """torch's mixed-dtype rule: only a float16 input may meet float32 parameters.
+
+        Batch norm reads the running statistics too (in training as well: it updates
+        them); instance norm's torch kernel casts them, so only its affine parameters count.
+        """
+        weight, bias = self._params()
+        tensors = {"weight": weight, "bias": bias}
+        if with_running_stats:
+            tensors.update(running_mean=self.running_mean, running_var=self.running_var)
+        check_dtypes(input, tensors, repr(self), "mixed")
+
     def _accumulate(self, grad_weight: np.ndarray | None, grad_bias: np.ndarray | None) -> None:
         if self.weight is not None and grad_weight is not None:
             self.weight.accumulate_grad(grad_weight)
@@ -123,6 +141,8 @@ class _BatchNorm(_NormBase):
                 f"{self!r}: expected more than 1 value per channel when training, got input of "
                 f"shape {input.shape}; use a batch of at least 2 (or call .eval())"
             )
+        # after torch's Python-side checks (they raise first), before anything is counted
+        self._check_dtypes(input, with_running_stats=True)
         factor = 0.0 if self.momentum is None else self.momentum
         if self.training and self.track_running_stats:
             self.num_batches_tracked += 1
@@ -230,6 +250,7 @@ class _InstanceNorm(_NormBase):
                 UserWarning,
                 stacklevel=2,
             )
+        self._check_dtypes(input, with_running_stats=False)
         batched = input if feature_dim == 1 else input[None]  # (C, *) -> (1, C, *)
         use_input_stats = self.training or not self.track_running_stats
         momentum = 0.0 if self.momentum is None else self.momentum

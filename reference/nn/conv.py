@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
-from .._validate import as_float_array, check_positive_int
+from .._validate import as_float_array, check_dtypes, check_positive_int
 from ..functional.conv import _positive, _tuple, check_conv_input, resolve_padding
 from .init import bias_bound, kaiming_uniform_bound, resolve_dtype, resolve_rng, uniform
 from .module import Module, Parameter
@@ -107,7 +107,24 @@ class _ConvNd(Module):
         input = as_float_array(input, repr(self))
         check_conv_input(input, self.weight.data, self.groups, self._nd, type(self).__name__,
                          transposed=self.transposed)  # fmt: skip
+        self._check_dtypes(input)
         return input
+
+    def _check_dtypes(self, input: np.ndarray) -> None:
+        """torch's error for an input whose dtype is not the weight's, as its kernel words it.
+
+        Only a plain convolution with a bias and integer padding (after an explicit
+        ``F.pad`` for the other padding modes) meets the bias check first; the
+        transposed ones and ``'same'``/``'valid'`` padding reach the scalar-type check.
+        """
+        weight = self.weight.data
+        bias = self.bias.data if self.bias is not None else None
+        string_padding = isinstance(self.padding, str) and self.padding_mode == "zeros"
+        if bias is not None and not self.transposed and not string_padding:
+            check_dtypes(input, {"bias": bias, "weight": weight}, repr(self), "bias type")
+            return
+        key = "tensor type" if input.dtype == np.float16 else "scalar type"
+        check_dtypes(input, {"weight": weight, "bias": bias}, repr(self), key)
 
     def _accumulate(self, grad_weight: np.ndarray, grad_bias: np.ndarray | None) -> None:
         self.weight.accumulate_grad(grad_weight)

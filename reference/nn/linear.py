@@ -7,7 +7,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
-from .._validate import as_float_array, check_positive_int
+from .._validate import as_float_array, check_dtypes, check_positive_int
 from .init import bias_bound, kaiming_uniform_bound, resolve_dtype, resolve_rng, uniform
 from .module import Module, Parameter
 
@@ -50,8 +50,11 @@ class Linear(Module):
                 f"{self!r}: expected input of shape (*, {self.in_features}), got {input.shape}; "
                 f"the last dimension must equal in_features"
             )
-        self._input = input
         bias = self.bias.data if self.bias is not None else None
+        # torch's addmm (with a bias) and mm (without) word the mismatch differently
+        tensors = {"weight": self.weight.data, "bias": bias}
+        check_dtypes(input, tensors, repr(self), "mat1" if bias is not None else "m1")
+        self._input = input
         return F.linear(input, self.weight.data, bias)
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:

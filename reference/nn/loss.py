@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
-from .._validate import as_float_array, check_reduction
+from .._validate import as_float_array, check_dtypes, check_reduction
 from .module import Module
 
 __all__ = [
@@ -64,6 +64,15 @@ class _WeightedLoss(_Loss):
         self.register_buffer(
             "weight", None if weight is None else as_float_array(weight, name, "weight")
         )
+
+    def _check_weight_dtype(self, input: np.ndarray, target: np.ndarray) -> None:
+        """torch's ``nll_loss`` refuses a class ``weight`` whose dtype is not the input's.
+
+        NLLLoss and CrossEntropyLoss with class-index targets only: a probability target
+        takes another path, and BCELoss's weight is a plain product; both promote.
+        """
+        if target.dtype.kind in "iu":
+            check_dtypes(input, {"weight": self.weight}, type(self).__name__, "scalar type")
 
 
 class MSELoss(_Loss):
@@ -225,6 +234,7 @@ class NLLLoss(_WeightedLoss):
 
     def forward(self, input: np.ndarray, target: np.ndarray) -> np.ndarray:
         input, target = self._save(input, target, float_target=False)
+        self._check_weight_dtype(input, target)
         return F.nll_loss(input, target, self.weight, self.ignore_index, self.reduction)
 
     def backward(self, grad_output: np.ndarray | float | None = None) -> np.ndarray:
@@ -264,6 +274,7 @@ class CrossEntropyLoss(_WeightedLoss):
 
     def forward(self, input: np.ndarray, target: np.ndarray) -> np.ndarray:
         input, target = self._save(input, target, float_target=False)
+        self._check_weight_dtype(input, target)
         return F.cross_entropy(
             input, target, self.weight, self.ignore_index, self.reduction, self.label_smoothing
         )

@@ -13,7 +13,8 @@ from typing import Any
 import numpy as np
 
 from .. import functional as F
-from .._validate import as_float_array, check_positive_int
+from .._validate import as_float_array, check_dtypes, check_positive_int
+from ..functional.normalization import _check_group_norm
 from .init import resolve_dtype
 from .module import Module, Parameter
 
@@ -41,6 +42,15 @@ class _PerSampleNorm(Module):
             None if self.weight is None else self.weight.data,
             None if self.bias is None else self.bias.data,
         )
+
+    def _check_dtypes(self, input: np.ndarray) -> None:
+        """torch's mixed-dtype rule: only a float16 input may meet float32 parameters.
+
+        That input is computed against the float32 parameters and its output and input
+        gradient are float16 again, as torch's CPU mixed-type kernels return them.
+        """
+        weight, bias = self._params()
+        check_dtypes(input, {"weight": weight, "bias": bias}, repr(self), "mixed")
 
     def _backward(self, grad_output: Any) -> tuple[np.ndarray, np.ndarray]:
         input = self._require_cache(self._input)
@@ -96,8 +106,10 @@ class LayerNorm(_PerSampleNorm):
                 f"{', '.join(map(str, self.normalized_shape))}), got {input.shape}; the "
                 "trailing dimensions must equal normalized_shape"
             )
+        self._check_dtypes(input)
         self._input = input
-        return F.layer_norm(input, self.normalized_shape, *self._params(), self.eps)
+        output = F.layer_norm(input, self.normalized_shape, *self._params(), self.eps)
+        return output.astype(input.dtype, copy=False)  # a float16 input stays float16
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         input, grad_output = self._backward(grad_output)
@@ -105,7 +117,7 @@ class LayerNorm(_PerSampleNorm):
             grad_output, input, self.normalized_shape, *self._params(), self.eps
         )
         self._accumulate(grad_weight, grad_bias)
-        return grad_input
+        return grad_input.astype(input.dtype, copy=False)
 
     def extra_repr(self) -> str:
         return (
@@ -150,8 +162,12 @@ class GroupNorm(_PerSampleNorm):
                 f"{self!r}: expected input of shape (N, {self.num_channels}, *) (num_channels "
                 f"in dim 1), got {input.shape}"
             )
+        # torch's Python-side checks (a single value per group) raise before its kernel's
+        _check_group_norm(input, self.num_groups, *self._params(), repr(self))
+        self._check_dtypes(input)
         self._input = input
-        return F.group_norm(input, self.num_groups, *self._params(), self.eps)
+        output = F.group_norm(input, self.num_groups, *self._params(), self.eps)
+        return output.astype(input.dtype, copy=False)  # a float16 input stays float16
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
         input, grad_output = self._backward(grad_output)
@@ -159,7 +175,7 @@ class GroupNorm(_PerSampleNorm):
             grad_output, input, self.num_groups, *self._params(), self.eps
         )
         self._accumulate(grad_weight, grad_bias)
-        return grad_input
+        return grad_input.astype(input.dtype, copy=False)
 
     def extra_repr(self) -> str:
         return (

@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+import reference.nn as rnn
 from harness.compare import GRADCHECK
 from reference import functional as F
 from reference import gradcheck
@@ -91,7 +92,7 @@ def _linear_with_stale_grads(dtype):
     from reference.nn import Linear
 
     layer = Linear(3, 2, rng=0, dtype=dtype)
-    x = np.random.default_rng(1).standard_normal((5, 3))
+    x = np.random.default_rng(1).standard_normal((5, 3)).astype(dtype)  # torch: no promotion
     layer(x)
     layer.backward(np.random.default_rng(2).standard_normal((5, 2)))  # grads now non-zero
     return layer, x
@@ -127,6 +128,66 @@ def test_the_callers_float32_layer_is_left_float32_and_unchanged():
         assert param.data.dtype == np.float32 and param.grad.dtype == np.float32, name
         np.testing.assert_array_equal(param.data, data, err_msg=name)
         np.testing.assert_array_equal(param.grad, grad, err_msg=name)
+
+
+def _trained_batchnorm(mode: bool) -> tuple[rnn.BatchNorm1d, np.ndarray]:
+    """A float32 BatchNorm1d after one forward and backward: non-trivial running
+    statistics, a forward counted, grads, and the forward's cache."""
+    layer = rnn.BatchNorm1d(3)
+    layer.weight.data[...] = [0.5, 1.5, -2.0]
+    x = np.random.default_rng(3).standard_normal((6, 3)).astype(np.float32)
+    layer(x)
+    layer.backward(np.random.default_rng(4).standard_normal((6, 3)).astype(np.float32))
+    return layer.train(mode), x
+
+
+def _snapshot(layer: rnn.Module) -> dict:
+    return {
+        "state": {k: (v.dtype, v.copy()) for k, v in layer.state_dict().items()},
+        "grads": {k: (p.grad.dtype, p.grad.copy()) for k, p in layer.named_parameters()},
+        "training": layer.training,
+        "cache": layer._cache,
+    }
+
+
+def _assert_unchanged(layer: rnn.Module, before: dict) -> None:
+    after = _snapshot(layer)
+    assert after["training"] == before["training"]
+    assert after["cache"] is before["cache"]  # the same saved forward, not a copy's
+    for key in ("state", "grads"):
+        assert after[key].keys() == before[key].keys()
+        for name, (dtype, value) in before[key].items():
+            assert after[key][name][0] == dtype, (key, name)
+            np.testing.assert_array_equal(after[key][name][1], value, err_msg=f"{key} {name}")
+
+
+@pytest.mark.parametrize("training", [True, False], ids=["train", "eval"])
+def test_the_callers_module_keeps_its_buffers_mode_and_cache(training):
+    """Dtype, parameters, grads, running statistics, ``num_batches_tracked``, training mode
+    and the cached forward all come back exactly: gradcheck's forwards (two per element,
+    each moving the running statistics in training) and its backward run on a deep copy."""
+    layer, x = _trained_batchnorm(training)
+    before = _snapshot(layer)
+
+    result = gradcheck(layer, x, **GRADCHECK)
+
+    assert result.ok, str(result)
+    _assert_unchanged(layer, before)
+    assert int(layer.num_batches_tracked) == 1
+    # the cache still belongs to the caller's last forward: its backward still runs
+    assert layer.backward(np.ones((6, 3), np.float32)).dtype == np.float32
+
+
+def test_a_planted_wrong_backward_is_caught_and_the_module_still_unchanged(monkeypatch):
+    layer, x = _trained_batchnorm(True)
+    before = _snapshot(layer)
+    original = rnn.BatchNorm1d.backward
+    monkeypatch.setattr(rnn.BatchNorm1d, "backward", lambda self, g: 1.001 * original(self, g))
+
+    result = gradcheck(layer, x, **GRADCHECK)
+
+    assert not result.ok and result.worst["name"] == "input0", str(result)
+    _assert_unchanged(layer, before)
 
 
 def test_the_default_step_and_tolerances_are_the_documented_ones():

@@ -183,7 +183,7 @@ def test_momentum_none_is_the_cumulative_mean_of_batch_statistics() -> None:
 
 def test_eval_without_running_stats_uses_the_batch() -> None:
     x = spread_input(np.random.default_rng(2), (4, 3))
-    module = rnn.BatchNorm1d(3, track_running_stats=False).eval()
+    module = rnn.BatchNorm1d(3, track_running_stats=False, dtype=np.float64).eval()
     assert module.running_mean is None and "running_mean" not in module.state_dict()
     np.testing.assert_allclose(module(x), (x - x.mean(0)) / np.sqrt(x.var(0) + 1e-5))
     assert_twin(module, torch.nn.BatchNorm1d(3, track_running_stats=False), [x])
@@ -318,7 +318,7 @@ def test_integer_input_is_refused() -> None:
 
 
 def test_backward_before_forward_and_wrong_gradient_shape() -> None:
-    module = rnn.GroupNorm(1, 3)
+    module = rnn.GroupNorm(1, 3, dtype=np.float64)
     with pytest.raises(RuntimeError, match="before forward"):
         module.backward(np.ones((2, 3)))
     module(spread_input(np.random.default_rng(0), (2, 3)))
