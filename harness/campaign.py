@@ -58,6 +58,7 @@ class Campaign:
     strict_known: bool
     out: str  # the run's folder
     shrink_s: float  # the time one failing case may spend shrinking (0: none)
+    backends: tuple[str, ...] = ("torch",)  # by name (harness.backends.protocol)
 
 
 @dataclass
@@ -79,10 +80,18 @@ class CaseResult:
     minimal_layers: int | None = None
     shrink_s: float = 0.0
     seconds: float = 0.0
+    skipped: bool = False  # no backend could run any of it (Report.skipped says why)
 
 
 def _where(m: Any) -> tuple[str, str, str]:
-    return (m.layer_type, str(m.kind), f"{m.dtype}, blame {m.blame}")
+    run = m.dtype if m.backend == "torch" else f"{m.backend} {m.dtype}"
+    return (m.layer_type, str(m.kind), f"{run}, blame {m.blamed}")
+
+
+def _backends(names: tuple[str, ...]) -> list[Any]:
+    from .backends.protocol import backend_named
+
+    return [backend_named(name) for name in names]
 
 
 def run_case(campaign: Campaign, index: int) -> CaseResult:
@@ -93,7 +102,8 @@ def run_case(campaign: Campaign, index: int) -> CaseResult:
     start = time.perf_counter()
     spec = random_spec(np.random.default_rng(case_seed(campaign.seed, index)), **campaign.limits)
     with _errstate():
-        report = check(spec, devices=campaign.devices, dtypes=campaign.dtypes)
+        backends = _backends(campaign.backends)
+        report = check(spec, devices=campaign.devices, dtypes=campaign.dtypes, backends=backends)
     optimizer = spec.optimizer.type if spec.optimizer is not None and spec.steps else "none"
     result = CaseResult(
         index,
@@ -104,6 +114,7 @@ def run_case(campaign: Campaign, index: int) -> CaseResult:
         optimizer,
         warnings=[(w.layer_type, str(w.kind), w.dtype) for w in report.warnings],
         known=[(k.layer_type, str(k.kind), k.dtype) for k in report.known],
+        skipped=not report.devices and not report.errors,
     )
     if campaign.strict_known:
         report.mismatches += report.known
@@ -131,7 +142,9 @@ def _save(campaign: Campaign, report: Any, result: CaseResult) -> None:
 
     start = time.perf_counter()
     with _errstate():
-        spec, minimal = shrink_report(report, budget_s=campaign.shrink_s)
+        spec, minimal = shrink_report(
+            report, budget_s=campaign.shrink_s, backends=_backends(campaign.backends)
+        )
     result.shrink_s = time.perf_counter() - start
     if len(spec.layers) < len(report.spec.layers) or spec != report.spec:
         result.minimal = str(save_repro(minimal, folder / "minimal"))

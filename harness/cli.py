@@ -29,6 +29,10 @@ def _csv(text: str | None) -> list[str] | None:
     return [t.strip() for t in text.split(",") if t.strip()] if text else None
 
 
+class _UsageError(Exception):
+    """A mistake in the command line found after parsing: one line, exit status 2."""
+
+
 class _Parser(argparse.ArgumentParser):
     """An argument parser whose errors are one line on stderr (exit status 2)."""
 
@@ -139,6 +143,13 @@ def _fuzz_arguments(fuzz: argparse.ArgumentParser) -> None:
         "--device", type=_devices, default=None, help="cpu,cuda,cuda:N (default: all present)"
     )
     fuzz.add_argument(
+        "--backend",
+        type=_backend_names,
+        default=("torch",),
+        help="the frameworks to hold to the reference, comma-separated: torch, jax (the "
+        "[jax] extra); cases are drawn from what all of them can run (default: torch)",
+    )
+    fuzz.add_argument(
         "--dtype",
         type=_dtypes,
         default="float32,float64",
@@ -232,6 +243,28 @@ def _types(text: str) -> tuple[str, ...]:
     return names
 
 
+def _backend_names(text: str) -> tuple[str, ...]:
+    from .backends.protocol import BACKEND_NAMES
+
+    names = tuple(dict.fromkeys(_csv(text) or []))
+    unknown = [n for n in names if n not in BACKEND_NAMES]
+    if unknown or not names:
+        raise argparse.ArgumentTypeError(
+            f"unknown backend {', '.join(unknown) or repr(text)}: use {', '.join(BACKEND_NAMES)}"
+        )
+    return names
+
+
+def _load_backends(names: Sequence[str]) -> list[Any]:
+    """The backends by name; one whose framework is absent is a usage error (exit 2)."""
+    from .backends.protocol import backend_named
+
+    try:
+        return [backend_named(name) for name in names]
+    except ImportError as exc:
+        raise _UsageError(f"--backend {','.join(names)}: {exc}") from None
+
+
 def _shard(text: str) -> tuple[int, int]:
     """``--shard k/N``: slice ``k`` (0 <= k < N) of a campaign's cases."""
     match = re.fullmatch(r"(\d+)/(\d+)", text.strip())
@@ -258,7 +291,10 @@ class _Stop:
         signal.signal(signal.SIGINT, self._previous)
 
 
-def _limits(args: argparse.Namespace) -> dict[str, Any]:
+def _limits(args: argparse.Namespace, backends: Sequence[Any]) -> dict[str, Any]:
+    """The generator's limits from the arguments, fitted to what the backends run."""
+    from .fitted import fitted_limits
+
     limits: dict[str, Any] = {
         "max_layers": args.max_layers,
         "max_width": args.max_width,
@@ -268,6 +304,10 @@ def _limits(args: argparse.Namespace) -> dict[str, Any]:
     }
     if args.families:
         limits["families"] = args.families
+    limits = fitted_limits([b.capabilities for b in backends], **limits)
+    if not limits["families"]:
+        names = ",".join(args.backend)
+        raise _UsageError(f"--backend {names}: no family it runs is left to draw from")
     return limits
 
 
@@ -300,7 +340,6 @@ def fuzz(args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
     from .campaign import Campaign, connect_ray, run_cases, run_cases_ray
-    from .checking import default_devices
     from .summary import Summary
 
     seed = (
@@ -314,13 +353,23 @@ def fuzz(args: argparse.Namespace) -> int:
             print(f"python -m harness fuzz: error: --ray {args.ray}: {exc}", file=sys.stderr)
             return 2
     cases = args.cases if args.cases is not None else (None if args.time else 50)
+    backends = _load_backends(args.backend)
+    limits = _limits(args, backends)
     folder = _run_folder(args, seed)
-    devices = tuple(args.device) if args.device else default_devices()
+    devices = tuple(args.device) if args.device else _all_devices(backends)
     campaign = Campaign(
-        seed, _limits(args), devices, args.dtype, args.strict_known, str(folder), args.shrink_time
+        seed,
+        limits,
+        devices,
+        args.dtype,
+        args.strict_known,
+        str(folder),
+        args.shrink_time,
+        tuple(args.backend),
     )
     indices, total = _indices(cases, args.shard)
     summary = Summary(seed, list(devices), list(args.dtype), args.strict_known)
+    summary.backends = list(args.backend)
     summary.shard = f"{args.shard[0]}/{args.shard[1]}" if args.shard else None
     deadline = time.monotonic() + args.time if args.time else None
     start, stop = time.monotonic(), _Stop()
@@ -352,6 +401,11 @@ def fuzz(args: argparse.Namespace) -> int:
     return 0 if not summary.failed else 1
 
 
+def _all_devices(backends: Sequence[Any]) -> tuple[str, ...]:
+    """Every device one of the backends runs on here, in their order."""
+    return tuple(dict.fromkeys(d for b in backends for d in b.capabilities.devices))
+
+
 def merge_command(args: argparse.Namespace) -> int:
     from .summary import merge
 
@@ -374,7 +428,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "fuzz" and args.ray:
         _check_ray(parser)
     if args.command == "fuzz":
-        return fuzz(args)
+        try:
+            return fuzz(args)
+        except _UsageError as exc:
+            print(f"python -m harness fuzz: error: {exc}", file=sys.stderr)
+            return 2
     if args.command == "merge":
         return merge_command(args)
     from .report import format_report, load_spec, replay

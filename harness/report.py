@@ -24,6 +24,7 @@ from typing import Any
 
 import numpy as np
 
+from .backends.protocol import backend_named
 from .checking import check, default_devices
 from .repro_template import REPRO_SCRIPT
 from .spec import NetworkSpec, SpecFileError
@@ -78,6 +79,7 @@ def save_repro(report: Report, directory: str | Path) -> Path:
                 "device": m.device,
                 "dtype": m.dtype,
                 "blame": str(m.blame),
+                "backend": m.backend,
                 "note": m.note,
                 "torch_ratio": m.evidence.torch_ratio,
                 "reference_ratio": m.evidence.reference_ratio,
@@ -88,6 +90,7 @@ def save_repro(report: Report, directory: str | Path) -> Path:
         "errors": _crashes(report),
         "devices": list(report.devices),
         "dtypes": list(report.dtypes),
+        "backends": list(report.backends),
     }
     arrays["meta"] = np.array(json.dumps(meta))
     # allow_pickle=True is savez's default, spelled out so no key of **arrays can claim it
@@ -97,7 +100,8 @@ def save_repro(report: Report, directory: str | Path) -> Path:
     return root
 
 
-# check() records a crash as "[<device> <dtype>] <Error>: <message>"
+# check() records a crash as "[<device> <dtype>] <Error>: <message>", the device as
+# "<backend>-<device>" for a backend other than torch (whose crashes repro.py skips)
 _CRASH = re.compile(r"\[(\S+) (\S+)\] (.*)", re.DOTALL)
 
 
@@ -153,4 +157,9 @@ def replay(path: str | Path, devices: Any = None, dtypes: Any = None) -> Report:
         or list(present)
     )
     dtypes = dtypes or meta.get("dtypes") or ("float32", "float64")
-    return check(spec, devices=devices, dtypes=dtypes)
+    names = meta.get("backends") or ["torch"]
+    try:
+        backends = [backend_named(name) for name in names]
+    except (ImportError, ValueError) as exc:
+        raise SpecFileError(path, f"saved with backends {', '.join(names)}: {exc}") from exc
+    return check(spec, devices=devices, dtypes=dtypes, backends=backends)

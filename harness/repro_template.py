@@ -137,6 +137,10 @@ def main():
     found = False
     for e in meta["expected"]:
         device, n = e["device"], e["n"]
+        if e.get("backend", "torch") != "torch":
+            print(f"skip {e['kind']} of the {e['backend']} backend: this script reruns torch "
+                  "alone; the replay command reruns the case through its backends")
+            continue
         if device.startswith("cuda") and not torch.cuda.is_available():
             print(f"skip {e['kind']} on {device}: no CUDA device here")
             continue
@@ -172,6 +176,8 @@ def rerun_crashes(spec, arrays, crashes):
     for c in crashes:
         device, dtype = c["device"], c["dtype"]
         print(f"the check crashed on [{device} {dtype}]: {c['error']}")
+        if "-" in device:  # another backend's crash ("jax-cpu"): not torch's to rerun
+            continue
         if device.startswith("cuda") and not torch.cuda.is_available():
             print(f"  skip {device}: no CUDA device here")
             continue

@@ -343,11 +343,13 @@ def shrink_report(
     devices: Sequence[str] | None = None,
     dtypes: Sequence[str] | str | None = None,
     budget_s: float = 60.0,
+    backends: Sequence[Any] | None = None,
 ) -> tuple[NetworkSpec, Report]:
     """The smallest spec that ``check`` finds failing as ``report`` does, and its report.
 
-    "As ``report`` does" means the same :func:`signature`, checked on ``devices`` and
-    ``dtypes`` (by default the report's own) with attribution on, so blame compares.
+    "As ``report`` does" means the same :func:`signature`, checked on ``devices``,
+    ``dtypes`` and ``backends`` (by default the report's own; backends by name,
+    ``harness.backends.protocol.backend_named``) with attribution on, so blame compares.
     Returns ``(report.spec, report)`` when the report is ok or nothing smaller
     reproduces it.
     """
@@ -356,10 +358,14 @@ def shrink_report(
         return report.spec, report
     devices = tuple(devices) if devices is not None else (report.devices or None)
     dtypes = dtypes if dtypes is not None else (report.dtypes or ("float32", "float64"))
+    if backends is None:
+        from .backends.protocol import backend_named
+
+        backends = [backend_named(name) for name in report.backends]
     failing: dict[str, Report] = {}
 
     def still_fails(candidate: NetworkSpec) -> bool:
-        found = check(candidate, devices, dtypes, attribute=True)
+        found = check(candidate, devices, dtypes, attribute=True, backends=backends)
         if signature(found) != wanted:
             return False
         failing[_key(candidate)] = found

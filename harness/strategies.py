@@ -14,6 +14,7 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from .fitted import fitted_limits
 from .generate import Chooser, Limits, build_spec
 from .spec import NetworkSpec
 
@@ -43,6 +44,23 @@ class DataChooser(Chooser):
 
 
 @st.composite
-def network_specs(draw: Any, **limits: Any) -> NetworkSpec:
-    """Valid network specs; ``limits`` as for :func:`harness.generate.random_spec`."""
+def network_specs(draw: Any, backends: Sequence[Any] | None = None, **limits: Any) -> NetworkSpec:
+    """Valid network specs, shrinking toward small ones.
+
+    ``backends``: only specs that every one of these can run whole (its
+    ``Capabilities``; ``harness.fitted``). ``limits`` (all optional):
+
+    - ``max_layers`` (6), ``max_width`` (16: Linear features, Embedding sizes),
+      ``max_batch`` (4), ``max_spatial`` (8: each spatial size), ``max_channels`` (6),
+      ``max_features`` (512: elements per sample after any layer);
+    - ``families``: a tuple of ``"dense"``, ``"conv"``, ``"embedding"`` (default: all);
+    - ``losses``, ``optimizers``: tuples of ``torch.nn`` / ``torch.optim`` class names to
+      draw from (default: every one the reference has);
+    - ``max_steps`` (3): optimizer steps; 0 for none;
+    - ``dropout`` (True): whether dropout layers are drawn. In training mode they need
+      their masks shared (``Capabilities.dropout_masks``; torch has them);
+    - ``exclude``: layer, loss or optimizer class names never drawn.
+    """
+    if backends:
+        limits = fitted_limits([b.capabilities for b in backends], **limits)
     return build_spec(DataChooser(draw), Limits(**limits))

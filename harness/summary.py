@@ -38,6 +38,7 @@ class Summary:
     cases: list[dict[str, Any]] = field(default_factory=list)  # one per case, by index
     elapsed_s: float = 0.0
     interrupted: bool = False
+    backends: list[str] = field(default_factory=lambda: ["torch"])
 
     def add(self, result: CaseResult) -> None:
         self.cases.append(
@@ -56,6 +57,7 @@ class Summary:
                 "minimal": result.minimal,
                 "minimal_layers": result.minimal_layers,
                 "shrink_s": round(result.shrink_s, 3),
+                "skipped": result.skipped,
             }
         )
 
@@ -81,6 +83,7 @@ class Summary:
         return {
             "seed": self.seed,
             "shard": self.shard,
+            "backends": self.backends,
             "devices": self.devices,
             "dtypes": self.dtypes,
             "strict_known": self.strict_known,
@@ -93,6 +96,7 @@ class Summary:
                 "failed": len(self.failed),
                 "warning_cases": sum(1 for c in cases if c["warnings"]),
                 "known_cases": sum(1 for c in cases if c["known"]),
+                "skipped_cases": sum(1 for c in cases if c.get("skipped")),
             },
             "by_layer_class_and_kind": counts,
             "coverage": {k: dict(v.most_common()) for k, v in self.coverage().items()},
@@ -105,6 +109,7 @@ class Summary:
         summary.shard, summary.cases = data.get("shard"), list(data["cases"])
         summary.elapsed_s = data.get("elapsed_s", 0.0)
         summary.interrupted = data.get("interrupted", False)
+        summary.backends = list(data.get("backends", ["torch"]))
         return summary
 
     def write(self, folder: str | Path) -> Path:
@@ -128,6 +133,9 @@ class Summary:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
         ET.ElementTree(suite).write(path, encoding="unicode", xml_declaration=True)
 
+    def _backends(self) -> str:
+        return "" if self.backends == ["torch"] else f"backends: {', '.join(self.backends)}; "
+
     def print(self) -> None:
         data = self.to_dict()
         n = data["counts"]
@@ -135,9 +143,12 @@ class Summary:
         devices = ", ".join(self.devices)
         print(
             f"\n{n['cases']} cases, {n['passed']} passed, {n['failed']} failed ({where}; "
-            f"devices: {devices}; dtypes: {', '.join(self.dtypes)}; {self.elapsed_s:.0f} s)"
+            f"{self._backends()}devices: {devices}; dtypes: {', '.join(self.dtypes)}; "
+            f"{self.elapsed_s:.0f} s)"
             + (" - interrupted" if self.interrupted else "")
         )
+        if n["skipped_cases"]:
+            print(f"{n['skipped_cases']} cases skipped: no backend could run them")
         self._print_coverage()
         known_title = (
             "known torch deviations, counted as failures (--strict-known)"
@@ -216,12 +227,19 @@ def merge(folders: list[str | Path]) -> Summary:
         raise ValueError("merge: no summaries given")
     first = parts[0]
     for part in parts[1:]:
-        if (part.seed, part.devices, part.dtypes) != (first.seed, first.devices, first.dtypes):
+        if (part.seed, part.devices, part.dtypes, part.backends) != (
+            first.seed,
+            first.devices,
+            first.dtypes,
+            first.backends,
+        ):
             raise ValueError(
-                "merge: the slices come from different campaigns (seed, devices or dtypes "
+                "merge: the slices come from different campaigns (seed, backends, devices or "
+                "dtypes "
                 f"differ: {first.seed} vs {part.seed})"
             )
     merged = Summary(first.seed, first.devices, first.dtypes, first.strict_known)
+    merged.backends = first.backends
     merged.cases = sorted((c for p in parts for c in p.cases), key=lambda c: c["index"])
     merged.elapsed_s = max(p.elapsed_s for p in parts)
     merged.interrupted = any(p.interrupted for p in parts)

@@ -39,7 +39,7 @@ from ..dtypes import DTYPES, parse_dtype
 from ..spec import DROPOUT_TYPES, NetworkSpec
 from . import CaseData, Trace
 
-__all__ = ["Backend", "Capabilities"]
+__all__ = ["BACKEND_NAMES", "Backend", "Capabilities", "DropoutMasks", "backend_named"]
 
 
 @dataclass(frozen=True)
@@ -122,3 +122,21 @@ class DropoutMasks(Protocol):
         device: str,
         dtype: str,
     ) -> np.ndarray: ...
+
+
+# the backends this package ships, by the name ``--backend`` and ``Backend.name`` use
+BACKEND_NAMES = ("torch", "jax")
+
+
+def backend_named(name: str) -> Backend:
+    """The shipped backend ``name`` (:data:`BACKEND_NAMES`); ``ImportError`` with the
+    install line when its framework is absent, ``ValueError`` for an unknown name."""
+    if name == "torch":
+        from .torch import Torch
+
+        return Torch()
+    if name == "jax":
+        from .jax import Jax
+
+        return Jax()
+    raise ValueError(f"unknown backend {name!r}: use one of {', '.join(BACKEND_NAMES)}")
