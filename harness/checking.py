@@ -62,15 +62,18 @@ def _beyond_prefilter(got: Trace, ref: Trace | None, dtype: str, device: str) ->
     return [k for k, v in traced(ref).items() if k not in mine or not within(mine[k], v, tol)]
 
 
-def _evidence(key: Key, got: Trace, ref: Trace | None, allowed: Allowance, side: str) -> Evidence:
-    """The numbers at the worst element of ``side`` ('torch' or 'reference') for ``key``."""
+def _evidence(
+    key: Key, got: Trace, ref: Trace | None, allowed: Allowance, side: str, label: str = "torch"
+) -> Evidence:
+    """The numbers at the worst element of ``side`` ('torch', the backend ``label`` names,
+    or 'reference') for ``key``."""
     truth = np.asarray(allowed.tensors[key], np.float64)
     tor = dict(traced(got)).get(key)
     mine = dict(traced(ref)).get(key) if ref is not None else None
     name = key[2] if key[0] is not Kind.STEP else f"{key[2]} after step {key[3]}"
     if tor is None or np.shape(tor) != truth.shape:
         shape = None if tor is None else np.shape(tor)
-        message = f"torch has shape {shape}, the truth {truth.shape}"
+        message = f"{label} has shape {shape}, the truth {truth.shape}"
         return Evidence(name, (), np.nan, None, np.nan, np.nan, np.inf, message=message)
     limit = allowed.of(key, "torch")
     r_torch = allowed.ratio(key, tor)
@@ -126,7 +129,7 @@ def _blamed(
     ref = runner.reference(dtype, device) if dtype in REFERENCE_DTYPES else None
     out = []
     for f in found:
-        evidence = _evidence(f.key, got, ref, allowed, side)
+        evidence = _evidence(f.key, got, ref, allowed, side, runner.backend.name)
         blame = Blame.TORCH if side == "torch" else Blame.REFERENCE
         m = _mismatch(runner, f.key, evidence, device, dtype, downstream=f.downstream)
         m.blame, m.note = blame, _note(evidence, dtype)
@@ -155,7 +158,7 @@ def _warning(
     tol = tolerance(dtype, device)
     for key in plain.tensors:
         if key in mine and not compare_arrays("", mine[key], theirs[key], tol).ok:
-            evidence = _evidence(key, got, ref, plain, "torch")
+            evidence = _evidence(key, got, ref, plain, "torch", runner.backend.name)
             m = _mismatch(runner, key, evidence, device, dtype, blame=Blame.PRECISION)
             m.arrays = _arrays(key, got, ref, plain, "torch")
             m.note = "both sides within the allowance: rounding in an ill-conditioned spot"
