@@ -1,0 +1,1 @@
+"""Benchmarks (pytest-benchmark) and their report: ``python -m benchmarks.report``."""
