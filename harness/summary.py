@@ -144,8 +144,7 @@ class Summary:
         print(
             f"\n{n['cases']} cases, {n['passed']} passed, {n['failed']} failed ({where}; "
             f"{self._backends()}devices: {devices}; dtypes: {', '.join(self.dtypes)}; "
-            f"{self.elapsed_s:.0f} s)"
-            + (" - interrupted" if self.interrupted else "")
+            f"{self.elapsed_s:.0f} s)" + (" - interrupted" if self.interrupted else "")
         )
         if n["skipped_cases"]:
             print(f"{n['skipped_cases']} cases skipped: no backend could run them")
