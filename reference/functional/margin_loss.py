@@ -1,0 +1,414 @@
+"""Margin (hinge) losses as forward/backward pairs (``torch.nn.functional``).
+
+Multi-class and multi-label hinges, hinge embedding, ranking, cosine embedding and
+triplet losses. Each backward takes ``grad_output``, then what its forward took, and
+returns the input's gradient, or a tuple, one per floating input but the ±1 target.
+
+Kinks follow torch: where a hinge is computed with ``clamp_min`` its gradient passes
+at exactly 0 (hinge embedding, ranking, cosine, triplet), where torch's kernel tests
+``z > 0`` it does not (multi-margin, multilabel margin); a tie in the triplet swap's
+``min`` splits the gradient in half.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .._validate import as_float_array, check_reduction, check_same_shape
+from .classification_loss import _check_class_input, _check_class_weight
+from .loss import _check_pair, _reduce, _reduce_backward
+
+__all__ = [
+    "multi_margin_loss", "multi_margin_loss_backward",
+    "multilabel_margin_loss", "multilabel_margin_loss_backward",
+    "hinge_embedding_loss", "hinge_embedding_loss_backward",
+    "margin_ranking_loss", "margin_ranking_loss_backward",
+    "cosine_embedding_loss", "cosine_embedding_loss_backward",
+    "triplet_margin_loss", "triplet_margin_loss_backward",
+]  # fmt: skip
+
+
+def _check_index_target(input, target, multilabel: bool, name: str):
+    """A ``(C,)`` or ``(N, C)`` input and its int64 class indices: one per sample in
+    ``[0, C)``, or (``multilabel``) a row of the input's shape in ``[-1, C)``."""
+    input, _, num_classes = _check_class_input(input, name)
+    if input.ndim > 2:
+        raise ValueError(f"{name}: input must be (C,) or (N, C), got shape {input.shape}")
+    expected, low = (input.shape, -1) if multilabel else (input.shape[:-1], 0)
+    target = np.asarray(target)
+    if target.dtype != np.int64:
+        raise TypeError(f"{name}: target must be int64 class indices, got dtype {target.dtype}")
+    if target.shape != expected:
+        raise ValueError(f"{name}: target must have shape {expected}, got {target.shape}")
+    bad = (target < low) | (target >= num_classes)
+    if bad.any():
+        raise ValueError(
+            f"{name}: target out of range: {target[bad].flat[0]} is not in [{low}, {num_classes})"
+        )
+    return input, target, num_classes
+
+
+def _check_multi_margin(input, target, p, weight, reduction):
+    name = "multi_margin_loss"
+    check_reduction(reduction, name)
+    if p not in (1, 2):
+        raise ValueError(f"{name}: only p == 1 and p == 2 are supported, got {p!r}")
+    input, target, num_classes = _check_index_target(input, target, False, name)
+    weight = _check_class_weight(weight, num_classes, name, input.dtype)
+    return input, target, weight
+
+
+def _multi_margin_parts(input, target, margin, weight):
+    """``z = margin - x_y + x_c``, where it counts (``z > 0``, ``c != y``), and ``w_y``."""
+    picked = np.take_along_axis(input, target[..., None], axis=-1)  # (N, C) -> (N, 1)
+    z = margin - picked + input
+    classes = np.arange(input.shape[-1])
+    active = (z > 0) & (classes != target[..., None])
+    w_y = np.ones(target.shape, input.dtype) if weight is None else weight[target]
+    return z, active, w_y
+
+
+def multi_margin_loss(
+    input: np.ndarray,
+    target: np.ndarray,
+    p: int = 1,
+    margin: float = 1.0,
+    weight: np.ndarray | None = None,
+    reduction: str = "mean",
+) -> np.ndarray:
+    r"""Multi-class hinge of class scores :math:`x` against the target class :math:`y`.
+
+    .. math::
+        \ell_i = \frac{w_{y_i}}{C} \sum_{c \ne y_i} \max(0, m - x_{i y_i} + x_{ic})^p,
+        \qquad p \in \{1, 2\}
+
+    A term at exactly 0 counts as inactive (torch's ``z > 0``). ``'mean'`` divides by
+    :math:`N` (not by the weights). Shapes: input ``(C,)`` or ``(N, C)``, target
+    ``()`` or ``(N,)`` int64 in :math:`[0, C)`. Torch: ``torch.nn.functional.multi_margin_loss``.
+    """
+    input, target, weight = _check_multi_margin(input, target, p, weight, reduction)
+    z, active, w_y = _multi_margin_parts(input, target, margin, weight)
+    hinge = np.where(active, z if p == 1 else z * z, 0)
+    loss = w_y * hinge.sum(axis=-1) / input.shape[-1]
+    return _reduce(loss.astype(input.dtype, copy=False), reduction)
+
+
+def multi_margin_loss_backward(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    target: np.ndarray,
+    p: int = 1,
+    margin: float = 1.0,
+    weight: np.ndarray | None = None,
+    reduction: str = "mean",
+) -> np.ndarray:
+    r"""Each active term :math:`c` gets :math:`s_i w_{y_i} h'_{ic}/C` (:math:`h' = 1` or
+    :math:`2z`), and the target class minus their sum; :math:`s_i` is the upstream gradient."""
+    input, target, weight = _check_multi_margin(input, target, p, weight, reduction)
+    z, active, w_y = _multi_margin_parts(input, target, margin, weight)
+    scale = _reduce_backward(grad_output, target.shape, reduction, input.dtype)
+    slope = np.where(active, 1 if p == 1 else 2 * z, 0) * (w_y * scale / input.shape[-1])[..., None]
+    grad = slope.astype(input.dtype, copy=True)
+    picked = -slope.sum(axis=-1, keepdims=True)
+    np.put_along_axis(grad, target[..., None], picked.astype(input.dtype), axis=-1)
+    return grad
+
+
+def _multilabel_margin_parts(input, target):
+    """``coef[.., j, k]``: how often ``j`` is a target, times ``k`` a non-target and active."""
+    name = "multilabel_margin_loss"
+    input, target, num_classes = _check_index_target(input, target, True, name)
+    valid = np.cumprod(target >= 0, axis=-1).astype(bool)  # the targets before the first -1
+    one_hot = (target[..., None] == np.arange(num_classes)) & valid[..., None]  # (N, pos, C)
+    count = one_hot.sum(axis=-2).astype(input.dtype)  # (N, C): duplicates count twice
+    z = 1 - input[..., :, None] + input[..., None, :]  # (N, j, k)
+    coef = count[..., :, None] * (count == 0)[..., None, :] * (z > 0)
+    return input, z, coef
+
+
+def multilabel_margin_loss(
+    input: np.ndarray, target: np.ndarray, reduction: str = "mean"
+) -> np.ndarray:
+    r"""Multi-label hinge: every target class should beat every other class by 1.
+
+    .. math::
+        \ell_i = \frac1C \sum_{j \in T_i} \sum_{k \notin T_i} \max(0, 1 - (x_{ij} - x_{ik}))
+
+    :math:`T_i` is read from ``target[i]`` up to its first ``-1``; a class listed
+    twice is summed twice, and a term at exactly 0 is inactive (both as torch's
+    kernel). Shapes: input ``(C,)`` or ``(N, C)``, target the same, int64 in
+    :math:`[-1, C)`. Torch: ``torch.nn.functional.multilabel_margin_loss``.
+    """
+    check_reduction(reduction, "multilabel_margin_loss")
+    input, z, coef = _multilabel_margin_parts(input, target)
+    loss = (coef * z).sum(axis=(-2, -1)) / input.shape[-1]
+    return _reduce(loss.astype(input.dtype, copy=False), reduction)
+
+
+def multilabel_margin_loss_backward(
+    grad_output: np.ndarray, input: np.ndarray, target: np.ndarray, reduction: str = "mean"
+) -> np.ndarray:
+    r""":math:`\partial \ell_i/\partial x_{ik} = \frac1C \sum_j c_{jk}`, and
+    :math:`-\frac1C \sum_k c_{jk}` for a target :math:`j` (:math:`c` the active terms)."""
+    input, _, coef = _multilabel_margin_parts(input, target)
+    scale = _reduce_backward(grad_output, input.shape[:-1], reduction, input.dtype)
+    grad = coef.sum(axis=-2) - coef.sum(axis=-1)
+    return (grad * (scale / input.shape[-1])[..., None]).astype(input.dtype, copy=False)
+
+
+def hinge_embedding_loss(
+    input: np.ndarray, target: np.ndarray, margin: float = 1.0, reduction: str = "mean"
+) -> np.ndarray:
+    r"""Hinge embedding of distances :math:`x` with labels :math:`y \in \{-1, 1\}`.
+
+    .. math::
+        \ell_i = [y_i \ne 1] \max(0, m - x_i) + [y_i \ne -1]\, x_i
+
+    (both terms for a label that is neither, as torch's ``where``s). Shapes: input and
+    target ``(*)``, the same. Torch: ``torch.nn.functional.hinge_embedding_loss``.
+    """
+    input, target = _check_pair(input, target, reduction, "hinge_embedding_loss")
+    loss = np.where(target != 1, np.maximum(margin - input, 0), 0)
+    loss = loss + np.where(target != -1, input, 0)
+    return _reduce(loss.astype(input.dtype, copy=False), reduction)
+
+
+def hinge_embedding_loss_backward(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    target: np.ndarray,
+    margin: float = 1.0,
+    reduction: str = "mean",
+) -> np.ndarray:
+    r""":math:`-[y \ne 1][x \le m] + [y \ne -1]`: at :math:`x = m` the hinge's -1 passes
+    (torch's ``clamp_min`` keeps the gradient where its input equals the bound)."""
+    grad_loss = _reduce_backward(grad_output, input.shape, reduction, input.dtype)
+    slope = np.where(target != -1, 1, 0) - np.where((target != 1) & (margin - input >= 0), 1, 0)
+    return (slope * grad_loss).astype(input.dtype, copy=False)
+
+
+def _check_three(a, b, c, reduction, name, names=("input1", "input2", "target")):
+    check_reduction(reduction, name)
+    arrays = [as_float_array(x, name, n) for x, n in zip((a, b, c), names)]
+    check_same_shape(arrays[0], arrays[1], name, f"{names[0]}, {names[1]}")
+    return arrays
+
+
+def margin_ranking_loss(
+    input1: np.ndarray,
+    input2: np.ndarray,
+    target: np.ndarray,
+    margin: float = 0.0,
+    reduction: str = "mean",
+) -> np.ndarray:
+    r"""Ranking hinge :math:`\ell_i = \max(0, -y_i (x^1_i - x^2_i) + m)`, :math:`y = \pm 1`
+    saying which should rank higher. Shapes: input1, input2 and target ``(*)``, the same
+    (torch broadcasts; the reference refuses). Torch: ``torch.nn.functional.margin_ranking_loss``.
+    """
+    input1, input2, target = _check_three(input1, input2, target, reduction, "margin_ranking_loss")
+    check_same_shape(input1, target, "margin_ranking_loss", "input1, target")
+    loss = np.maximum(-target * (input1 - input2) + margin, 0)
+    return _reduce(loss.astype(input1.dtype, copy=False), reduction)
+
+
+def margin_ranking_loss_backward(
+    grad_output: np.ndarray,
+    input1: np.ndarray,
+    input2: np.ndarray,
+    target: np.ndarray,
+    margin: float = 0.0,
+    reduction: str = "mean",
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""``(grad_input1, grad_input2)`` :math:`= (-y, y)` where the hinge is :math:`\ge 0`
+    (the gradient passes at exactly 0, torch's ``clamp_min``), else 0."""
+    grad_loss = _reduce_backward(grad_output, input1.shape, reduction, input1.dtype)
+    active = -target * (input1 - input2) + margin >= 0
+    grad1 = np.where(active, -target * grad_loss, 0).astype(input1.dtype, copy=False)
+    return grad1, -grad1
+
+
+_COSINE_EPS = 1e-12  # torch's EPSILON, added to each squared norm
+
+
+def _cosine_parts(input1, input2, target, reduction):
+    name = "cosine_embedding_loss"
+    input1, input2, target = _check_three(input1, input2, target, reduction, name)
+    if target.ndim > 1 or input1.ndim != target.ndim + 1:
+        raise ValueError(
+            f"{name}: a 0-d target goes with 1-D inputs, a 1-D target with 2-D inputs; got "
+            f"target {target.shape} and inputs {input1.shape} (multi-target not supported)"
+        )
+    if input1.shape[:-1] != target.shape:
+        raise ValueError(f"{name}: target {target.shape} must have the inputs' batch size")
+    square1 = (input1 * input1).sum(axis=-1) + _COSINE_EPS
+    square2 = (input2 * input2).sum(axis=-1) + _COSINE_EPS
+    denom = np.sqrt(square1 * square2)
+    cos = (input1 * input2).sum(axis=-1) / denom
+    return input1, input2, target, cos, (square1, square2, denom)
+
+
+def cosine_embedding_loss(
+    input1: np.ndarray,
+    input2: np.ndarray,
+    target: np.ndarray,
+    margin: float = 0.0,
+    reduction: str = "mean",
+) -> np.ndarray:
+    r"""Cosine embedding loss of pairs labelled similar (:math:`y = 1`) or not (:math:`-1`).
+
+    .. math::
+        \ell_i = \begin{cases} 1 - \cos_i & y_i = 1 \\ \max(0, \cos_i - m) & y_i = -1 \\
+                 0 & \text{otherwise} \end{cases}, \qquad
+        \cos_i = \frac{x^1_i \cdot x^2_i}{\sqrt{(\|x^1_i\|^2 + \epsilon)(\|x^2_i\|^2 + \epsilon)}}
+
+    with torch's :math:`\epsilon = 10^{-12}`. Shapes: inputs ``(D,)`` with target ``()``,
+    or ``(N, D)`` with ``(N,)``. Torch: ``torch.nn.functional.cosine_embedding_loss``.
+    """
+    input1, _, target, cos, _ = _cosine_parts(input1, input2, target, reduction)
+    hinge = np.maximum(cos - margin, 0)
+    loss = np.where(target == 1, 1 - cos, 0) + np.where(target == -1, hinge, 0)
+    return _reduce(loss.astype(input1.dtype, copy=False), reduction)
+
+
+def cosine_embedding_loss_backward(
+    grad_output: np.ndarray,
+    input1: np.ndarray,
+    input2: np.ndarray,
+    target: np.ndarray,
+    margin: float = 0.0,
+    reduction: str = "mean",
+) -> tuple[np.ndarray, np.ndarray]:
+    r"""``(grad_input1, grad_input2)`` from :math:`\partial\ell/\partial\cos` (-1, or 1 where
+    :math:`\cos \ge m` for :math:`y = -1`) and
+
+    .. math:: \frac{\partial \cos}{\partial x^1} = \frac{x^2}{\text{denom}}
+              - \cos \frac{x^1}{\|x^1\|^2 + \epsilon}
+
+    For (anti)parallel inputs (always, in one dim) the two terms cancel to rounding
+    noise, which neither side computes the same way.
+    """
+    input1, input2, target, cos, parts = _cosine_parts(input1, input2, target, reduction)
+    square1, square2, denom = parts
+    grad_loss = _reduce_backward(grad_output, target.shape, reduction, input1.dtype)
+    dcos = np.where(target == 1, -1, 0) + np.where((target == -1) & (cos - margin >= 0), 1, 0)
+    s = (dcos * grad_loss)[..., None]
+    grad1 = s * (input2 / denom[..., None] - (cos / square1)[..., None] * input1)
+    grad2 = s * (input1 / denom[..., None] - (cos / square2)[..., None] * input2)
+    return grad1.astype(input1.dtype, copy=False), grad2.astype(input1.dtype, copy=False)
+
+
+def _norm(u: np.ndarray, p: float) -> np.ndarray:
+    """:math:`\\|u\\|_p` over the last dim (``p = 0``: the count of non-zeros), in float64
+    and rounded once, as torch's CPU norm accumulates float32 (in 1-D it is then ``|u|``)."""
+    a = np.abs(u).astype(np.float64)
+    if p != 0 and u.shape[-1] == 1:  # |u| exactly, as torch; (|u|^p)^(1/p) may round off
+        norm = a[..., 0]
+    elif p == np.inf:
+        norm = a.max(axis=-1)
+    elif p == 0:
+        norm = (a != 0).sum(axis=-1).astype(np.float64)
+    elif p == 1:
+        norm = a.sum(axis=-1)
+    elif p == 2:
+        norm = np.sqrt((a * a).sum(axis=-1))
+    else:
+        norm = (a**p).sum(axis=-1) ** (1 / p)
+    return norm.astype(u.dtype)
+
+
+def _norm_backward(u: np.ndarray, norm: np.ndarray, p: float) -> np.ndarray:
+    """:math:`\\partial\\|u\\|_p/\\partial u` as torch's ``linalg_vector_norm_backward``:
+    0 at a zero norm; ``inf`` splits evenly among the tied largest entries."""
+    n = norm[..., None]
+    if p == 0:
+        return np.zeros_like(u)
+    if p == 1:
+        return np.sign(u)
+    if p == np.inf:
+        mask = np.abs(u) == n
+        return np.sign(u) * mask / mask.sum(axis=-1, keepdims=True)
+    safe = np.where(n == 0, 1, n)
+    if p == 2:
+        return np.where(n == 0, 0, u / safe)
+    a = np.abs(u)
+    with np.errstate(divide="ignore"):  # 0 ** (p - 1) for p < 1, masked below
+        powered = np.where(u == 0, 0, a ** (p - 1))
+    return np.where(n == 0, 0, np.sign(u) * powered / safe ** (p - 1))
+
+
+def _triplet_parts(anchor, positive, negative, margin, p, eps, swap, reduction):
+    """The three (or two) differences ``x1 - x2 + eps``, their norms, and the swap's choice."""
+    name, names = "triplet_margin_loss", ("anchor", "positive", "negative")
+    anchor, positive, negative = _check_three(anchor, positive, negative, reduction, name, names)
+    check_same_shape(anchor, negative, name, "anchor, negative")
+    if not margin > 0:
+        raise ValueError(f"{name}: margin must be greater than 0, got {margin!r}")
+    if not p >= 0:
+        raise ValueError(f"{name}: p must be >= 0 (the reference has no negative p), got {p!r}")
+    if anchor.ndim == 0:
+        raise ValueError(f"{name}: inputs must be (D,) or (N, D), got 0-d arrays")
+    diffs = [anchor - positive + eps, anchor - negative + eps]
+    if swap:
+        diffs.append(positive - negative + eps)
+    norms = [_norm(d, p) for d in diffs]
+    share, d_neg = np.ones_like(norms[1]), norms[1]
+    if swap:  # torch's min(d_an, d_pn): the gradient to the smaller, half to each on a tie
+        share = np.where(norms[1] < norms[2], 1.0, np.where(norms[1] == norms[2], 0.5, 0.0))
+        d_neg = np.minimum(norms[1], norms[2])
+    return (anchor, positive, negative), diffs, norms, d_neg, share.astype(anchor.dtype)
+
+
+def triplet_margin_loss(
+    anchor: np.ndarray,
+    positive: np.ndarray,
+    negative: np.ndarray,
+    margin: float = 1.0,
+    p: float = 2.0,
+    eps: float = 1e-6,
+    swap: bool = False,
+    reduction: str = "mean",
+) -> np.ndarray:
+    r"""Triplet loss: the anchor should be nearer the positive than the negative, by ``margin``.
+
+    .. math::
+        \ell_i = \max(0, m + d(a_i, p_i) - d(a_i, n_i)), \qquad
+        d(x, y) = \|x - y + \epsilon\|_p
+
+    with torch's ``pairwise_distance``, whose ``eps`` is added to the *difference*
+    (not to the norm), over the last dim. ``swap`` replaces :math:`d(a, n)` by
+    :math:`\min(d(a, n), d(p, n))`. ``margin <= 0`` raises (torch). Shapes: anchor,
+    positive and negative ``(D,)`` or ``(N, D)``, the same. Torch:
+    ``torch.nn.functional.triplet_margin_loss``.
+    """
+    args = (anchor, positive, negative, margin, p, eps, swap, reduction)
+    (anchor, _, _), _, norms, d_neg, _ = _triplet_parts(*args)
+    loss = np.maximum(margin + norms[0] - d_neg, 0)
+    return _reduce(loss.astype(anchor.dtype, copy=False), reduction)
+
+
+def triplet_margin_loss_backward(
+    grad_output: np.ndarray,
+    anchor: np.ndarray,
+    positive: np.ndarray,
+    negative: np.ndarray,
+    margin: float = 1.0,
+    p: float = 2.0,
+    eps: float = 1e-6,
+    swap: bool = False,
+    reduction: str = "mean",
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    r"""``(grad_anchor, grad_positive, grad_negative)``: where the hinge is :math:`\ge 0`
+    (it passes at exactly 0), :math:`\partial d(x, y)/\partial x = \nabla\|u\|_p = -\partial
+    d/\partial y`, with :math:`+1` for :math:`d(a, p)` and :math:`-1` for the negative
+    distance (shared on a swap tie)."""
+    args = (anchor, positive, negative, margin, p, eps, swap, reduction)
+    (anchor, _, _), diffs, norms, d_neg, share = _triplet_parts(*args)
+    grad_loss = _reduce_backward(grad_output, norms[0].shape, reduction, anchor.dtype)
+    s = np.where(margin + norms[0] - d_neg >= 0, grad_loss, 0)
+    g_ap = s[..., None] * _norm_backward(diffs[0], norms[0], p)
+    g_an = -(s * share)[..., None] * _norm_backward(diffs[1], norms[1], p)
+    grad_a, grad_p, grad_n = g_ap + g_an, -g_ap, -g_an
+    if swap:
+        g_pn = -(s * (1 - share))[..., None] * _norm_backward(diffs[2], norms[2], p)
+        grad_p, grad_n = grad_p + g_pn, grad_n - g_pn
+    return grad_a.astype(anchor.dtype), grad_p.astype(anchor.dtype), grad_n.astype(anchor.dtype)
