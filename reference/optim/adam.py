@@ -17,6 +17,7 @@ from .optimizer import (
     init_state,
     update_moments,
 )
+from .sgd import check_implementation_flags
 
 __all__ = ["Adam", "AdamW"]
 
@@ -41,6 +42,12 @@ class Adam(Optimizer):
     :math:`\sqrt{\hat v}`; AMSGrad keeps the running maximum of the raw second
     moment and bias-corrects that. State: ``step``, ``exp_avg`` (:math:`m`),
     ``exp_avg_sq`` (:math:`v`), ``max_exp_avg_sq`` (:math:`\hat v`, amsgrad only).
+
+    ``foreach``, ``capturable``, ``differentiable`` and ``fused`` are accepted and
+    ignored: they choose among torch's implementations of this same update (a
+    loop, multi-tensor or fused kernels, CUDA-graph-safe or autograd-tracked
+    steps), and a NumPy reference has one implementation path; the harness runs
+    torch's paths against it. The combinations torch refuses are refused.
     """
 
     def __init__(
@@ -52,9 +59,14 @@ class Adam(Optimizer):
         weight_decay: float = 0,
         amsgrad: bool = False,
         *,
+        foreach: bool | None = None,
         maximize: bool = False,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
         decoupled_weight_decay: bool = False,
     ):
+        check_implementation_flags(foreach, fused, differentiable)
         name = type(self).__name__
         check_lr(lr, name)
         check_nonnegative(eps, "epsilon", name)
@@ -103,7 +115,8 @@ class AdamW(Adam):
     Identical to ``Adam(..., decoupled_weight_decay=True)``: the weights shrink
     by :math:`\theta \leftarrow \theta (1 - \gamma\lambda)` before the Adam step,
     and the decay never enters :math:`m` or :math:`v`. Default
-    ``weight_decay=1e-2`` (Adam's is 0).
+    ``weight_decay=1e-2`` (Adam's is 0). ``foreach``, ``capturable``,
+    ``differentiable`` and ``fused`` are accepted and ignored, as by ``Adam``.
     """
 
     def __init__(
@@ -116,6 +129,10 @@ class AdamW(Adam):
         amsgrad: bool = False,
         *,
         maximize: bool = False,
+        foreach: bool | None = None,
+        capturable: bool = False,
+        differentiable: bool = False,
+        fused: bool | None = None,
     ):
         super().__init__(
             params,
@@ -124,6 +141,10 @@ class AdamW(Adam):
             eps,
             weight_decay,
             amsgrad,
+            foreach=foreach,
             maximize=maximize,
+            capturable=capturable,
+            differentiable=differentiable,
+            fused=fused,
             decoupled_weight_decay=True,
         )

@@ -13,6 +13,19 @@ from .optimizer import Optimizer, check_lr, check_nonnegative, check_option, dec
 __all__ = ["SGD"]
 
 
+def check_implementation_flags(
+    foreach: bool | None, fused: bool | None, differentiable: bool
+) -> None:
+    """Refuse what torch's constructors refuse among the implementation flags (RuntimeError).
+
+    The flags themselves change nothing here: one NumPy implementation serves them all.
+    """
+    if fused and differentiable:
+        raise RuntimeError("`fused` does not support `differentiable`")
+    if fused and foreach:
+        raise RuntimeError("`fused` and `foreach` cannot be `True` together.")
+
+
 class SGD(Optimizer):
     r"""Stochastic gradient descent (``torch.optim.SGD``).
 
@@ -30,6 +43,12 @@ class SGD(Optimizer):
     The momentum lines apply only when :math:`\mu \ne 0`. The first step copies
     the gradient into the buffer undamped (torch's choice: no warm-up from 0).
     State: ``momentum_buffer`` (only with momentum).
+
+    ``foreach``, ``differentiable`` and ``fused`` are accepted and ignored: they
+    choose among torch's implementations of this same update (a loop, fused
+    multi-tensor kernels, an autograd-tracked step), and a NumPy reference has
+    one implementation path; the harness runs torch's paths against it. The
+    combinations torch refuses are refused (``check_implementation_flags``).
     """
 
     def __init__(
@@ -42,7 +61,11 @@ class SGD(Optimizer):
         nesterov: bool = False,
         *,
         maximize: bool = False,
+        foreach: bool | None = None,
+        differentiable: bool = False,
+        fused: bool | None = None,
     ):
+        check_implementation_flags(foreach, fused, differentiable)
         check_lr(lr, "SGD")
         check_nonnegative(momentum, "momentum", "SGD")
         check_nonnegative(weight_decay, "weight_decay", "SGD")
