@@ -6,6 +6,7 @@ then what its forward took.
 """
 
 from .activation import *  # noqa: F403
+from .activation_extra import *  # noqa: F403
 from .adaptive_pooling import *  # noqa: F403
 from .avg_pooling import *  # noqa: F403
 from .batch_norm import *  # noqa: F403
@@ -14,9 +15,13 @@ from .conv import *  # noqa: F403
 from .conv_transpose import *  # noqa: F403
 from .dropout import *  # noqa: F403
 from .embedding import *  # noqa: F403
+from .likelihood_loss import *  # noqa: F403
 from .linear import linear, linear_backward
 from .loss import *  # noqa: F403
+from .margin_loss import *  # noqa: F403
 from .normalization import *  # noqa: F403
 from .padding import *  # noqa: F403
 from .pooling import *  # noqa: F403
+from .rms_norm import *  # noqa: F403
 from .shape import *  # noqa: F403
+from .shuffle import *  # noqa: F403

@@ -7,15 +7,21 @@ parameters or running statistics, ``NLLLoss``/``CrossEntropyLoss`` with a class
 (:func:`reference._validate.check_dtypes`); a module without parameters follows its input.
 """
 
-from . import init
+from . import init, utils
 from .activation import *  # noqa: F403
+from .activation_extra import *  # noqa: F403
 from .batchnorm import *  # noqa: F403
 from .container import Flatten, Identity, Sequential, Unflatten
+from .containers import *  # noqa: F403
 from .conv import *  # noqa: F403
 from .dropout import *  # noqa: F403
 from .embedding import *  # noqa: F403
 from .linear import Linear
 from .loss import *  # noqa: F403
+from .loss_extra import *  # noqa: F403
 from .module import Module, Parameter
 from .normalization import *  # noqa: F403
+from .normalization_extra import *  # noqa: F403
+from .padding import *  # noqa: F403
 from .pooling import *  # noqa: F403
+from .shuffle import *  # noqa: F403

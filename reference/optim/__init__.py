@@ -7,14 +7,17 @@ torch twin stay together step for step. ``lr_scheduler`` holds the schedulers.
 
 from . import lr_scheduler
 from .adadelta import Adadelta
+from .adafactor import Adafactor
 from .adagrad import Adagrad
 from .adam import Adam, AdamW
 from .adamax import Adamax
+from .asgd import ASGD
 from .lbfgs import LBFGS
 from .nadam import NAdam
 from .optimizer import Optimizer
 from .radam import RAdam
 from .rmsprop import RMSprop
+from .rprop import Rprop
 from .sgd import SGD
 
 __all__ = [
@@ -29,5 +32,8 @@ __all__ = [
     "Adagrad",
     "Adadelta",
     "LBFGS",
+    "ASGD",
+    "Rprop",
+    "Adafactor",
     "lr_scheduler",
 ]
