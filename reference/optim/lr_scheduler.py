@@ -314,12 +314,11 @@ class LinearLR(LRScheduler):
 
 
 from .lr_scheduler_adaptive import OneCycleLR, ReduceLROnPlateau  # noqa: E402
+from .lr_scheduler_composite import ChainedScheduler, SequentialLR  # noqa: E402
 from .lr_scheduler_more import (  # noqa: E402
-    ChainedScheduler,
     ConstantLR,
     CosineAnnealingWarmRestarts,
     CyclicLR,
     MultiplicativeLR,
     PolynomialLR,
-    SequentialLR,
 )

@@ -17,7 +17,9 @@ written in the order torch's ``_single_tensor_*`` functions apply it.
 
 Parameters are numbered in group order; ``state`` only lists parameters that
 have state. One difference from torch: torch keeps ``step`` (and NAdam's
-``mu_product``) as 0-d tensors; here they are Python floats.
+``mu_product``, ASGD's ``eta`` and ``mu``) as 0-d tensors; here they are Python
+floats (``SCALAR_STATE_KEYS``). Every other array in the state is a buffer shaped
+like its parameter, a 0-d parameter's included, and stays an array.
 """
 
 from __future__ import annotations
@@ -33,6 +35,12 @@ import numpy as np
 from ..nn.module import Parameter
 
 __all__ = ["Optimizer"]
+
+# The state entries that are scalar bookkeeping, not buffers: Python numbers here,
+# 0-d tensors (or ints: L-BFGS's counters) in torch. ``load_state_dict`` turns a
+# saved 0-d value under one of these keys into a Python number and leaves every
+# other array an array, so a 0-d parameter's moments stay 0-d arrays updated in place.
+SCALAR_STATE_KEYS = frozenset({"step", "eta", "mu", "mu_product", "func_evals", "n_iter"})
 
 
 def check_option(ok: bool, optimizer: str, message: str) -> None:
@@ -235,8 +243,10 @@ class Optimizer:
         """Restore groups and state saved by ``state_dict()`` (ours or torch's).
 
         The saved groups must match this optimizer's in number and size.
-        Floating arrays are cast to their parameter's dtype; 0-d values such as
-        ``step`` become Python numbers.
+        The scalar bookkeeping (``SCALAR_STATE_KEYS``: ``step``, ASGD's ``eta``...)
+        becomes Python numbers; every other array, 0-d or not, stays an array
+        (floating ones cast to their parameter's dtype, as torch casts all but
+        ``step``).
         """
         name = type(self).__name__
         saved_groups = copy.deepcopy(state_dict["param_groups"])
@@ -273,15 +283,21 @@ class Optimizer:
         return "\n".join(lines) + "\n)"
 
 
-def _restore(value: Any, dtype: np.dtype) -> Any:
-    """A deep copy of one saved state value, arrays (or torch tensors) as NumPy."""
+def _restore(value: Any, dtype: np.dtype, key: Any = None) -> Any:
+    """A deep copy of one saved state value, arrays (or torch tensors) as NumPy.
+
+    ``key`` is the state entry's name (torch's ``_cast`` passes it the same way:
+    a dict's keys to its values, none into lists); a 0-d value under a
+    ``SCALAR_STATE_KEYS`` key becomes a Python number, any other array keeps its
+    shape (0-d included) and takes ``dtype`` if floating.
+    """
     if isinstance(value, dict):
-        return {k: _restore(v, dtype) for k, v in value.items()}
+        return {k: _restore(v, dtype, k) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
         return type(value)(_restore(v, dtype) for v in value)
     if hasattr(value, "__array__"):
         array = np.asarray(value.detach().cpu() if hasattr(value, "detach") else value)
-        if array.ndim == 0:
+        if array.ndim == 0 and key in SCALAR_STATE_KEYS:
             return array.item()
         return np.array(array, dtype=dtype if array.dtype.kind == "f" else array.dtype)
     return copy.deepcopy(value)

@@ -1,4 +1,4 @@
-"""The schedulers of ``lr_scheduler_more`` against torch.optim.lr_scheduler over 100 epochs.
+"""``lr_scheduler_more``'s and ``lr_scheduler_composite``'s schedulers against torch, 100 epochs.
 
 Each case builds the same scheduler on a reference optimizer and on its torch
 twin (two parameter groups at different lrs), steps both once per epoch and
@@ -23,12 +23,13 @@ import reference.optim as ropt
 from harness.compare import compare_arrays, tolerance
 from reference.nn import Parameter
 from reference.optim import lr_scheduler as rls
+from reference.optim import lr_scheduler_composite as rlc
 from reference.optim import lr_scheduler_more as rlm
 
 EPOCHS = 100
-# the base module's schedulers, then this module's (which the base may re-export too)
+# the base module's schedulers, then these modules' (which the base may re-export too)
 _NAMES = {name: getattr(rls, name) for name in rls.__all__}
-_NAMES.update({name: getattr(rlm, name) for name in rlm.__all__})
+_NAMES.update({name: getattr(module, name) for module in (rlm, rlc) for name in module.__all__})
 OURS = types.SimpleNamespace(**_NAMES)
 THEIRS = torch.optim.lr_scheduler
 
