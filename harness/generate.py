@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from .activations import propose_activation
 from .chooser import (
     Chooser,
     Limits,
@@ -27,6 +28,7 @@ from .chooser import (
     available,
 )
 from .heads import LOSSES, propose_optimizer
+from .proposals import propose_norm_extra, propose_padding, propose_shuffle
 from .spec import (
     DROPOUT_TYPES,
     LayerSpec,
@@ -48,38 +50,6 @@ __all__ = [
 ]
 
 
-# -- elementwise activations (any float shape) ------------------------------
-def _activation(ch: Chooser, shape: tuple[int, ...]) -> LayerSpec | None:
-    ndim = len(shape)
-    table: list[tuple[str, Callable[[], dict[str, Any]]]] = [
-        ("ReLU", dict),
-        ("Tanh", dict),
-        ("Sigmoid", dict),
-        ("Identity", dict),
-        ("LeakyReLU", lambda: {"negative_slope": ch.real(0.01, 0.5)}),
-        ("ReLU6", dict),
-        ("SELU", dict),
-        ("SiLU", dict),
-        ("Mish", dict),
-        ("ELU", lambda: {"alpha": ch.real(0.1, 2.0)}),
-        ("CELU", lambda: {"alpha": ch.real(0.1, 2.0)}),
-        ("GELU", lambda: {"approximate": ch.choice(["none", "tanh"])}),
-        ("Softplus", lambda: {"beta": ch.real(0.5, 3.0), "threshold": ch.real(1.0, 20.0)}),
-        ("Softsign", dict),
-        ("Hardsigmoid", dict),
-        ("Hardswish", dict),
-        ("LogSigmoid", dict),
-        ("Hardtanh", lambda: {"min_val": ch.real(-2.0, -0.5), "max_val": ch.real(0.5, 2.0)}),
-        ("Softmax", lambda: {"dim": ch.choice([-1] + list(range(1, ndim)))}),
-        ("LogSoftmax", lambda: {"dim": ch.choice([-1] + list(range(1, ndim)))}),
-    ]
-    table = [t for t in table if available(t[0])]
-    if not table:
-        return None
-    name, make = ch.choice(table)
-    return _spec(ch, name, **make())
-
-
 def _dropout(ch: Chooser, name: str) -> LayerSpec | None:
     if not available(name):
         return None
@@ -88,7 +58,11 @@ def _dropout(ch: Chooser, name: str) -> LayerSpec | None:
 
 # -- dense: (N, F) and (N, L, F) --------------------------------------------
 def propose_dense(ch: Chooser, shape: tuple[int, ...], limits: Limits) -> LayerSpec | None:
-    kind = ch.choice(["linear", "activation", "activation", "norm", "dropout", "flatten"])
+    kind = ch.choice(
+        ["linear", "activation", "activation", "norm", "dropout", "flatten", "norm_extra"]
+    )
+    if kind == "norm_extra":
+        return propose_norm_extra(ch, shape)
     if kind == "linear" or not available("Linear"):
         return _spec(
             ch,
@@ -114,7 +88,7 @@ def propose_dense(ch: Chooser, shape: tuple[int, ...], limits: Limits) -> LayerS
         return _dropout(ch, "Dropout")
     if kind == "flatten" and len(shape) > 2:
         return _spec(ch, "Flatten")
-    return _activation(ch, shape)
+    return propose_activation(ch, shape)
 
 
 def _batchnorm(ch: Chooser, name: str, features: int) -> LayerSpec | None:
@@ -153,6 +127,9 @@ def propose_conv(ch: Chooser, shape: tuple[int, ...], limits: Limits) -> LayerSp
             "adaptive",
             "dropout",
             "flatten",
+            "pad",
+            "shuffle",
+            "norm_extra",
         ]
     )
     if kind == "conv":
@@ -248,7 +225,13 @@ def propose_conv(ch: Chooser, shape: tuple[int, ...], limits: Limits) -> LayerSp
         return _dropout(ch, ch.choice(["Dropout", f"Dropout{d}d"]))
     if kind == "flatten":
         return _spec(ch, "Flatten")
-    return _activation(ch, shape)
+    if kind in EXTRAS:
+        return EXTRAS[kind](ch, shape)
+    return propose_activation(ch, shape)
+
+
+# the conv family's shape-changing extras (harness.proposals)
+EXTRAS = {"pad": propose_padding, "shuffle": propose_shuffle, "norm_extra": propose_norm_extra}
 
 
 # -- embedding: an index input, then dense layers on (N, L, D) ----------------
@@ -292,7 +275,7 @@ def _next_shape(
 def _norm_group_size(layer: LayerSpec, shape: tuple[int, ...]) -> int:
     """How many values each normalization statistic is taken over (large for other layers)."""
     spatial = int(np.prod(shape[2:]))
-    if layer.type == "LayerNorm":
+    if layer.type in ("LayerNorm", "RMSNorm"):
         normalized = layer.kwargs["normalized_shape"]
         return int(np.prod(normalized if isinstance(normalized, tuple) else (normalized,)))
     if layer.type == "GroupNorm":

@@ -88,6 +88,50 @@ def _loss_regression(name: str) -> Callable[[Chooser, int], tuple[LayerSpec, dic
     return make
 
 
+def _loss_sign(name: str) -> Callable[[Chooser, int], tuple[LayerSpec, dict, str | None]]:
+    """A loss of +-1 labels, any shape: SoftMarginLoss, HingeEmbeddingLoss (a margin)."""
+
+    def make(ch: Chooser, classes: int) -> tuple[LayerSpec, dict, str | None]:
+        kwargs: dict[str, Any] = {"reduction": _reduction(ch)}
+        if name == "HingeEmbeddingLoss":
+            kwargs["margin"] = ch.choice([1.0, ch.real(0.1, 2.0)])
+        return LayerSpec(name, kwargs), {"kind": "sign"}, None
+
+    return make
+
+
+def _loss_poisson(ch: Chooser, classes: int) -> tuple[LayerSpec, dict, str | None]:
+    log_input = ch.boolean(0.7)
+    kwargs = {"log_input": log_input, "full": ch.boolean(0.3), "reduction": _reduction(ch)}
+    # a rate itself (log_input=False) must be positive: a Softplus in front
+    final = None if log_input else "Softplus"
+    return LayerSpec("PoissonNLLLoss", kwargs), {"kind": "counts"}, final
+
+
+def _loss_multi_margin(ch: Chooser, classes: int) -> tuple[LayerSpec, dict, str | None]:
+    kwargs = {
+        "p": ch.choice([1, 2]),
+        "margin": ch.choice([1.0, ch.real(0.1, 2.0)]),
+        "weight": _class_weights(ch, classes),
+        "reduction": _reduction(ch),
+    }
+    target = {"kind": "class_index", "num_classes": classes, "ignore_fraction": 0.0}
+    return LayerSpec("MultiMarginLoss", kwargs), target, None
+
+
+def _loss_multilabel(name: str) -> Callable[[Chooser, int], tuple[LayerSpec, dict, str | None]]:
+    """MultiLabelMarginLoss (class lists ended by -1), MultiLabelSoftMarginLoss (0/1)."""
+
+    def make(ch: Chooser, classes: int) -> tuple[LayerSpec, dict, str | None]:
+        kwargs: dict[str, Any] = {"reduction": _reduction(ch)}
+        if name == "MultiLabelSoftMarginLoss":
+            kwargs["weight"] = _class_weights(ch, classes)
+            return LayerSpec(name, kwargs), {"kind": "binary"}, None
+        return LayerSpec(name, kwargs), {"kind": "label_lists"}, None
+
+    return make
+
+
 # name -> (maker, needs a (N, C) output)
 LOSSES: dict[str, tuple[Callable[[Chooser, int], tuple[LayerSpec, dict, str | None]], bool]] = {
     "MSELoss": (_loss_regression("MSELoss"), False),
@@ -99,6 +143,12 @@ LOSSES: dict[str, tuple[Callable[[Chooser, int], tuple[LayerSpec, dict, str | No
     "BCELoss": (_loss_bce, True),
     "BCEWithLogitsLoss": (_loss_bce_logits, True),
     "KLDivLoss": (_loss_kldiv, True),
+    "SoftMarginLoss": (_loss_sign("SoftMarginLoss"), False),
+    "HingeEmbeddingLoss": (_loss_sign("HingeEmbeddingLoss"), False),
+    "PoissonNLLLoss": (_loss_poisson, False),
+    "MultiMarginLoss": (_loss_multi_margin, True),
+    "MultiLabelMarginLoss": (_loss_multilabel("MultiLabelMarginLoss"), True),
+    "MultiLabelSoftMarginLoss": (_loss_multilabel("MultiLabelSoftMarginLoss"), True),
 }
 
 
@@ -118,6 +168,9 @@ def propose_optimizer(ch: Chooser, limits: Limits) -> LayerSpec | None:
             "Adamax",
             "NAdam",
             "RAdam",
+            "ASGD",
+            "Rprop",
+            "Adafactor",
         )
         if getattr(ropt, n, None) is not None
         and (limits.optimizers is None or n in limits.optimizers)
@@ -155,6 +208,8 @@ def propose_optimizer(ch: Chooser, limits: Limits) -> LayerSpec | None:
             "initial_accumulator_value": ch.choice([0.0, 0.1]),
             "maximize": maximize,
         }
+    elif name in _MORE:
+        kwargs = _MORE[name](ch, wd, maximize)
     elif name == "Adadelta":
         kwargs = {
             "lr": ch.choice([1.0, ch.real(0.1, 1.0)]),
@@ -173,6 +228,44 @@ def propose_optimizer(ch: Chooser, limits: Limits) -> LayerSpec | None:
         }
         if name in ("Adam", "AdamW"):
             kwargs["amsgrad"] = ch.boolean(0.3)
+    # torch's implementation paths: the for-loop, foreach and (where it has one) fused;
+    # the reference has one path and takes the flags so the same spec runs on both
+    path = ch.choice([None, "foreach", "fused"])
+    if path is not None:
+        kwargs[path] = True
     cls = getattr(ropt, name)
     kwargs = {k: v for k, v in kwargs.items() if _accepts(cls, k)}
     return LayerSpec(name, kwargs)
+
+
+def _asgd(ch: Chooser, wd: float, maximize: bool) -> dict[str, Any]:
+    return {
+        "lr": ch.real(1e-3, 0.1),
+        "lambd": ch.choice([1e-4, ch.real(1e-4, 0.1)]),
+        "alpha": ch.choice([0.75, ch.real(0.5, 1.0)]),
+        "t0": ch.choice([1e6, float(ch.integer(0, 2))]),  # averaging from step t0 on
+        "weight_decay": wd,
+        "maximize": maximize,
+    }
+
+
+def _rprop(ch: Chooser, wd: float, maximize: bool) -> dict[str, Any]:
+    return {
+        "lr": ch.real(1e-3, 0.1),
+        "etas": (ch.choice([0.5, ch.real(0.1, 0.9)]), ch.choice([1.2, ch.real(1.05, 2.0)])),
+        "step_sizes": (1e-6, ch.choice([50.0, ch.real(0.01, 1.0)])),
+        "maximize": maximize,
+    }
+
+
+def _adafactor(ch: Chooser, wd: float, maximize: bool) -> dict[str, Any]:
+    return {
+        "lr": ch.real(1e-3, 0.1),
+        "beta2_decay": ch.choice([-0.8, ch.real(-1.0, -0.5)]),
+        "d": ch.choice([1.0, ch.real(1.0, 2.0)]),  # torch: a clipping threshold >= 1
+        "weight_decay": wd,
+        "maximize": maximize,
+    }
+
+
+_MORE = {"ASGD": _asgd, "Rprop": _rprop, "Adafactor": _adafactor}

@@ -41,7 +41,8 @@ DROPOUT_TYPES = ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout
 
 # what ``target['kind']`` may be (harness.backends draws each)
 TARGET_KINDS = tuple(
-    "regression class_index probabilities log_probabilities unit_interval binary".split()
+    "regression class_index probabilities log_probabilities unit_interval binary sign counts "
+    "label_lists".split()
 )
 
 

@@ -103,16 +103,41 @@ def _target(spec: NetworkSpec, shape: tuple[int, ...], rng: np.random.Generator)
         return rng.uniform(0.0, 1.0, shape)
     if kind == "binary":
         return rng.integers(0, 2, shape).astype(np.float64)
+    if kind == "sign":  # +-1 labels (SoftMarginLoss, HingeEmbeddingLoss)
+        return rng.choice([-1.0, 1.0], shape)
+    if kind == "counts":  # Poisson counts (PoissonNLLLoss)
+        return rng.poisson(2.0, shape).astype(np.float64)
+    if kind == "label_lists":
+        return _label_lists(shape, rng)
     if kind == "regression":
         return rng.standard_normal(shape)
     raise SpecError(f"unknown target kind {kind!r}")
 
 
+def _label_lists(shape: tuple[int, ...], rng: np.random.Generator) -> np.ndarray:
+    """MultiLabelMarginLoss's targets: per row of ``(N, C)``, some distinct classes, then
+    -1 (the rest of the row is ignored)."""
+    rows, classes = shape
+    order = np.argsort(rng.random(shape), axis=1)  # a random permutation per row
+    count = rng.integers(1, classes + 1, (rows, 1))  # at least one label
+    return np.where(np.arange(classes) < count, order, -1).astype(np.int64)
+
+
+# losses that reduce the class dim of their (N, C, ...) input to one loss per sample
+_PER_SAMPLE = (
+    "CrossEntropyLoss",
+    "NLLLoss",
+    "MultiMarginLoss",
+    "MultiLabelMarginLoss",
+    "MultiLabelSoftMarginLoss",
+)
+
+
 def _loss_shape(spec: NetworkSpec, shape: tuple[int, ...]) -> tuple[int, ...]:
     if spec.loss.kwargs.get("reduction", "mean") != "none":
         return ()
-    if spec.loss.type in ("CrossEntropyLoss", "NLLLoss"):
-        return (shape[0], *shape[2:])  # one loss per sample: the class dim is reduced
+    if spec.loss.type in _PER_SAMPLE:
+        return (shape[0], *shape[2:])
     return shape
 
 
