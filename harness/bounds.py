@@ -242,7 +242,9 @@ def local_sites(kind: Kind, layer: int | None, n_layers: int) -> frozenset[tuple
     ``(Site.STATISTIC, layer, backward)``."""
     if kind is Kind.LOSS or layer is None:
         last = n_layers - 1
-        return frozenset({(Site.OUTPUT, last), (Site.LOSS, None), (Site.GRAD_OUTPUT, None)})
+        sums = {(Site.STATISTIC, None, False), (Site.STATISTIC, None, True)}
+        loss = {(Site.OUTPUT, last), (Site.LOSS, None), (Site.GRAD_OUTPUT, None)}
+        return frozenset(loss | sums)
     if kind in (Kind.FORWARD, Kind.BUFFER):
         incoming = (Site.OUTPUT, layer - 1) if layer > 0 else (Site.INPUT, None)
         made = (Site.WEIGHT, Site.OUTPUT, Site.BUFFER)

@@ -125,8 +125,11 @@ class ReferenceBackend:
                 h = noise(output, Site.OUTPUT, index, h)
                 _perturb_buffers(module, noise, index)
                 outputs.append(h)
-            loss = noise(np.asarray(loss_fn(h, target)), Site.LOSS, None)
-            g = noise(loss_fn.backward(upstream.copy()), Site.GRAD_OUTPUT, None, upstream)
+            with _in_layer(statistic, None, backward=False):
+                loss = noise(np.asarray(loss_fn(h, target)), Site.LOSS, None)
+            with _in_layer(statistic, None, backward=True):
+                g = loss_fn.backward(upstream.copy())
+            g = noise(g, Site.GRAD_OUTPUT, None, upstream)
             grads: list[Any] = [None] * len(layers)
             for index in range(len(layers) - 1, -1, -1):
                 grads[index] = g
@@ -150,9 +153,11 @@ class ReferenceBackend:
         return trace
 
 
-def _in_layer(statistic: Callable[..., np.ndarray] | None, index: int, backward: bool) -> Any:
-    """While layer ``index``'s forward or backward runs, its statistics reach the
-    perturbation with its index and pass."""
+def _in_layer(
+    statistic: Callable[..., np.ndarray] | None, index: int | None, backward: bool
+) -> Any:
+    """While layer ``index``'s (None: the loss's) forward or backward runs, its statistics
+    reach the perturbation with its index and pass."""
     if statistic is None:
         return nullcontext()
     return sampling(lambda mean, terms, axes: statistic(mean, terms, axes, index, backward))

@@ -19,6 +19,7 @@ import numpy as np
 
 from .._validate import as_float_array
 from .loss import _check_broadcasts_to, _check_pair, _reduce, _reduce_backward, _sigmoid
+from .rounding import summed
 
 __all__ = [
     "soft_margin_loss", "soft_margin_loss_backward",
@@ -129,7 +130,8 @@ def poisson_nll_loss(
     """
     input, target = _check_pair(input, target, reduction, "poisson_nll_loss")
     if log_input:
-        loss = np.exp(input) - target * input
+        with np.errstate(over="ignore"):  # a rate past the dtype's range is inf, as in torch
+            loss = _difference(np.exp(input), target * input)
     else:
         with np.errstate(divide="ignore", invalid="ignore"):  # torch's nan / -inf, unraised
             loss = input - target * np.log(input + eps)
@@ -154,11 +156,18 @@ def poisson_nll_loss_backward(
     :math:`1 - y_i/(x_i + \epsilon)`; Stirling's term does not depend on the input."""
     grad_loss = _reduce_backward(grad_output, input.shape, reduction, input.dtype)
     if log_input:
-        slope = np.exp(input) - target
+        with np.errstate(over="ignore", invalid="ignore"):
+            slope = _difference(np.exp(input), target)
     else:
         with np.errstate(divide="ignore", invalid="ignore"):
             slope = 1 - target / (input + eps)
     return (slope * grad_loss).astype(input.dtype, copy=False)
+
+
+def _difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a - b`` as a two-term sum (``rounding.summed``): where the rate meets the count
+    they cancel, and the error model samples the rounding at the size of the terms."""
+    return summed(np.stack([a, -b], axis=-1), (-1,))[..., 0]
 
 
 def _is_float(var) -> bool:

@@ -17,6 +17,7 @@ import numpy as np
 from .._validate import as_float_array, check_reduction, check_same_shape
 from .classification_loss import _check_class_input, _check_class_weight
 from .loss import _check_pair, _reduce, _reduce_backward
+from .rounding import summed
 
 __all__ = [
     "multi_margin_loss", "multi_margin_loss_backward",
@@ -141,7 +142,8 @@ def multilabel_margin_loss(
     """
     check_reduction(reduction, "multilabel_margin_loss")
     input, z, coef = _multilabel_margin_parts(input, target)
-    loss = (coef * z).sum(axis=(-2, -1)) / input.shape[-1]
+    # C^2 terms a sample: their sum's rounding is the error model's to sample (rounding.py)
+    loss = summed(coef * z, (-2, -1))[..., 0, 0] / input.shape[-1]
     return _reduce(loss.astype(input.dtype, copy=False), reduction)
 
 
@@ -152,8 +154,10 @@ def multilabel_margin_loss_backward(
     :math:`-\frac1C \sum_k c_{jk}` for a target :math:`j` (:math:`c` the active terms)."""
     input, _, coef = _multilabel_margin_parts(input, target)
     scale = _reduce_backward(grad_output, input.shape[:-1], reduction, input.dtype)
-    grad = coef.sum(axis=-2) - coef.sum(axis=-1)
-    return (grad * (scale / input.shape[-1])[..., None]).astype(input.dtype, copy=False)
+    terms = coef * (scale / input.shape[-1])[..., None, None]  # (N, j, k): each g / C
+    # a class gathers g / C from every active pair it is in: sums the error model samples
+    grad = summed(terms, (-2,))[..., 0, :] - summed(terms, (-1,))[..., 0]
+    return grad.astype(input.dtype, copy=False)
 
 
 def hinge_embedding_loss(

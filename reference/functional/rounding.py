@@ -26,7 +26,7 @@ from contextvars import ContextVar
 
 import numpy as np
 
-__all__ = ["statistic", "sampling", "partial_sum_magnitude"]
+__all__ = ["statistic", "summed", "sampling", "partial_sum_magnitude"]
 
 # (mean, terms, axes) -> the mean with one sampled rounding history of its sum
 Sampler = Callable[[np.ndarray, np.ndarray, tuple[int, ...]], np.ndarray]
@@ -39,6 +39,16 @@ def statistic(mean: np.ndarray, terms: np.ndarray, axes: tuple[int, ...]) -> np.
     rounds it; unchanged when none is installed (every plain run)."""
     sampler = _sampler.get()
     return mean if sampler is None else sampler(mean, terms, axes)
+
+
+def summed(terms: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
+    """The sum of ``terms`` over ``axes`` (kept as size-1 dims), through :func:`statistic`:
+    for a loss or a gradient that adds many terms (a hinge over every pair of classes)."""
+    axes = tuple(a % terms.ndim for a in axes)
+    count = int(np.prod([terms.shape[a] for a in axes]))
+    if count == 0:  # an empty sum is 0 (a mean over nothing is not)
+        return terms.sum(axis=axes, keepdims=True)
+    return statistic(terms.mean(axis=axes, keepdims=True), terms, axes) * count
 
 
 @contextmanager

@@ -110,7 +110,8 @@ def decay_weight(
 def square_avg_(avg: np.ndarray, value: np.ndarray, beta: float) -> None:
     r""":math:`v \leftarrow \beta v + (1-\beta) x^2`, in place on ``avg`` (:math:`v`)."""
     avg *= beta
-    avg += (1 - beta) * value * value
+    with np.errstate(over="ignore"):  # a gradient past sqrt(max) squares to inf, as in torch
+        avg += (1 - beta) * value * value
 
 
 def update_moments(
