@@ -608,6 +608,8 @@ def test_local_histories_round_only_where_the_tensor_is_made():
         (Site.OUTPUT, 3),
         (Site.LOSS, None),
         (Site.GRAD_OUTPUT, None),
+        (Site.STATISTIC, None, False),  # the loss's own sums (rounding.summed)
+        (Site.STATISTIC, None, True),
     }
 
 

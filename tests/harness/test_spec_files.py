@@ -164,7 +164,8 @@ BAD = [
     (
         lambda d: d["target"].update(kind="regresion"),
         "target: unknown kind 'regresion' (one of regression, class_index, probabilities, "
-        "log_probabilities, unit_interval, binary; did you mean 'regression'?)",
+        "log_probabilities, unit_interval, binary, sign, counts, label_lists; did you mean "
+        "'regression'?)",
     ),
     (lambda d: d.update(steps=-1), "steps must be a non-negative integer, found a number -1"),
     (lambda d: d.update(train="yes"), "train must be true or false, found a string 'yes'"),
