@@ -21,6 +21,40 @@ from .module import Module, Parameter
 __all__ = ["LayerNorm", "GroupNorm"]
 
 
+def _normalized_shape(normalized_shape: int | Sequence[int], layer: str) -> tuple[int, ...]:
+    """``normalized_shape`` as a non-empty tuple of positive ints (an int means ``(int,)``)."""
+    if isinstance(normalized_shape, (int, np.integer)):
+        normalized_shape = (normalized_shape,)
+    shape = tuple(
+        check_positive_int(s, layer, "each entry of normalized_shape") for s in normalized_shape
+    )
+    if not shape:
+        raise ValueError(f"{layer}: normalized_shape must have at least one dimension, got ()")
+    return shape
+
+
+def _check_trailing(module: Module, input: np.ndarray, normalized_shape: tuple[int, ...]) -> None:
+    """Refuse an input whose trailing dimensions are not ``normalized_shape``."""
+    k = len(normalized_shape)
+    if input.ndim < k or input.shape[input.ndim - k :] != normalized_shape:
+        raise ValueError(
+            f"{module!r}: expected input of shape (*, "
+            f"{', '.join(map(str, normalized_shape))}), got {input.shape}; the "
+            "trailing dimensions must equal normalized_shape"
+        )
+
+
+def _check_grad(module: Module, grad_output: Any, input: np.ndarray) -> np.ndarray:
+    """``grad_output`` as a float array of the output's (the input's) shape."""
+    grad_output = as_float_array(grad_output, repr(module), "grad_output")
+    if grad_output.shape != input.shape:
+        raise ValueError(
+            f"{module!r}.backward: grad_output must have the output's shape {input.shape}, "
+            f"got {grad_output.shape}"
+        )
+    return grad_output
+
+
 class _PerSampleNorm(Module):
     """The affine parameters and the forward/backward plumbing both layers share."""
 
@@ -54,13 +88,7 @@ class _PerSampleNorm(Module):
 
     def _backward(self, grad_output: Any) -> tuple[np.ndarray, np.ndarray]:
         input = self._require_cache(self._input)
-        grad_output = as_float_array(grad_output, repr(self), "grad_output")
-        if grad_output.shape != input.shape:
-            raise ValueError(
-                f"{self!r}.backward: grad_output must have the output's shape "
-                f"{input.shape}, got {grad_output.shape}"
-            )
-        return input, grad_output
+        return input, _check_grad(self, grad_output, input)
 
     def _accumulate(self, grad_weight: np.ndarray | None, grad_bias: np.ndarray | None) -> None:
         if self.weight is not None and grad_weight is not None:
@@ -86,26 +114,13 @@ class LayerNorm(_PerSampleNorm):
         dtype: Any = None,
     ):
         super().__init__()
-        if isinstance(normalized_shape, (int, np.integer)):
-            normalized_shape = (normalized_shape,)
-        self.normalized_shape = tuple(
-            check_positive_int(s, "LayerNorm", "each entry of normalized_shape")
-            for s in normalized_shape
-        )
-        if not self.normalized_shape:
-            raise ValueError("LayerNorm: normalized_shape must have at least one dimension, got ()")
+        self.normalized_shape = _normalized_shape(normalized_shape, "LayerNorm")
         self.eps, self.elementwise_affine = eps, elementwise_affine
         self._init_affine(self.normalized_shape, elementwise_affine, bias, dtype)
 
     def forward(self, input: np.ndarray) -> np.ndarray:
         input = as_float_array(input, repr(self))
-        k = len(self.normalized_shape)
-        if input.ndim < k or input.shape[input.ndim - k :] != self.normalized_shape:
-            raise ValueError(
-                f"{self!r}: expected input of shape (*, "
-                f"{', '.join(map(str, self.normalized_shape))}), got {input.shape}; the "
-                "trailing dimensions must equal normalized_shape"
-            )
+        _check_trailing(self, input, self.normalized_shape)
         self._check_dtypes(input)
         self._input = input
         output = F.layer_norm(input, self.normalized_shape, *self._params(), self.eps)

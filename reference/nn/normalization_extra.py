@@ -21,18 +21,9 @@ from ..functional.rms_norm import (
 )
 from .init import resolve_dtype
 from .module import Module, Parameter
+from .normalization import _check_grad, _check_trailing, _normalized_shape
 
 __all__ = ["RMSNorm", "LocalResponseNorm"]
-
-
-def _check_grad(module: Module, grad_output: Any, input: np.ndarray) -> np.ndarray:
-    grad_output = as_float_array(grad_output, repr(module), "grad_output")
-    if grad_output.shape != input.shape:
-        raise ValueError(
-            f"{module!r}.backward: grad_output must have the output's shape {input.shape}, "
-            f"got {grad_output.shape}"
-        )
-    return grad_output
 
 
 class RMSNorm(Module):
@@ -59,14 +50,7 @@ class RMSNorm(Module):
         dtype: Any = None,
     ):
         super().__init__()
-        if isinstance(normalized_shape, (int, np.integer)):
-            normalized_shape = (normalized_shape,)
-        self.normalized_shape = tuple(
-            check_positive_int(s, "RMSNorm", "each entry of normalized_shape")
-            for s in normalized_shape
-        )
-        if not self.normalized_shape:
-            raise ValueError("RMSNorm: normalized_shape must have at least one dimension, got ()")
+        self.normalized_shape = _normalized_shape(normalized_shape, "RMSNorm")
         self.eps, self.elementwise_affine = eps, elementwise_affine
         if elementwise_affine:
             self.weight = Parameter(np.ones(self.normalized_shape, dtype=resolve_dtype(dtype)))
@@ -79,13 +63,7 @@ class RMSNorm(Module):
 
     def forward(self, input: np.ndarray) -> np.ndarray:
         input = as_float_array(input, repr(self))
-        k = len(self.normalized_shape)
-        if input.ndim < k or input.shape[input.ndim - k :] != self.normalized_shape:
-            raise ValueError(
-                f"{self!r}: expected input of shape (*, "
-                f"{', '.join(map(str, self.normalized_shape))}), got {input.shape}; the "
-                "trailing dimensions must equal normalized_shape"
-            )
+        _check_trailing(self, input, self.normalized_shape)
         self._input = input
         return rms_norm(input, self.normalized_shape, self._weight(), self.eps)
 

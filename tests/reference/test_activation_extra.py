@@ -23,6 +23,7 @@ import reference.nn.activation_extra as NX
 from harness.compare import GRADCHECK, compare_arrays, to_numpy, tolerance
 from harness.twin import assert_twin
 from reference import gradcheck
+from tests.reference.test_activation import away_from_kinks, functional_kwargs
 
 DTYPES = [np.float64, np.float32]
 dtype_ids = pytest.mark.parametrize("dtype", DTYPES, ids=lambda d: np.dtype(d).name)
@@ -84,10 +85,6 @@ OPS = [
 # fmt: on
 
 
-def functional_kwargs(kwargs: dict) -> dict:
-    return {k: v for k, v in kwargs.items() if k != "inplace"}
-
-
 def draw_case(op: Op, data: st.DataObject) -> tuple[np.ndarray, dict]:
     """An input and module kwargs; for glu the halved dim is made even."""
     shape = list(data.draw(SHAPES, label="shape"))
@@ -98,12 +95,6 @@ def draw_case(op: Op, data: st.DataObject) -> tuple[np.ndarray, dict]:
         shape[kwargs["dim"]] *= 2
     x = data.draw(hnp.arrays(np.float64, tuple(shape), elements=ELEMENTS), label="input")
     return x, kwargs
-
-
-def away_from_kinks(x: np.ndarray, kinks: list[float]) -> np.ndarray:
-    for kink in kinks:
-        x = np.where(np.abs(x - kink) < 1e-3, kink + 2e-3, x)
-    return x
 
 
 # -- the elementwise ops, GLU and Softmin ---------------------------------------------

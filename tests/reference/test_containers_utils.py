@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import math
 from collections import OrderedDict
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -27,15 +26,7 @@ from reference.nn.utils import (
     vector_to_parameters,
 )
 from tests.reference.test_normalization import DTYPES
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    """Tiny tensors: with two workers on two cores, torch's thread pool costs ~20 ms per op."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
+from tests.reference.torch_threads import one_torch_thread  # noqa: F401 - autouse fixture
 
 
 def _same_state(ours: Module, theirs: torch.nn.Module) -> None:

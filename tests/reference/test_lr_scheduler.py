@@ -115,7 +115,7 @@ CASES = [
 ]
 
 
-def _optimizers(kind: str) -> tuple[ropt.Optimizer, torch.optim.Optimizer]:
+def optimizer_pair(kind: str) -> tuple[ropt.Optimizer, torch.optim.Optimizer]:
     """The same two-group optimizer, reference and torch (no gradients: lrs only)."""
     kwargs = dict(momentum=0.9) if kind == "SGD" else {}
 
@@ -162,7 +162,7 @@ def _history(case: Case, optimizer: Any, scheduler: Any, start: int, stop: int):
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_lr_sequence_matches_torch_over_100_epochs(case):
-    opt, torch_opt = _optimizers(case.optimizer)
+    opt, torch_opt = optimizer_pair(case.optimizer)
     sched, torch_sched = _make(case, opt, rls), _make(case, torch_opt, torch.optim.lr_scheduler)
     tol = tolerance(np.float64)
     assert compare_arrays("epoch 0", sched.get_last_lr(), torch_sched.get_last_lr(), tol).ok
@@ -178,12 +178,12 @@ def test_lr_sequence_matches_torch_over_100_epochs(case):
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_state_dict_round_trip_continues_the_schedule(case):
-    opt = _optimizers(case.optimizer)[0]
+    opt = optimizer_pair(case.optimizer)[0]
     sched = _make(case, opt, rls)
     _history(case, opt, sched, 0, 40)
     saved_opt, saved_sched = opt.state_dict(), sched.state_dict()
     assert "optimizer" not in saved_sched
-    fresh_opt = _optimizers(case.optimizer)[0]
+    fresh_opt = optimizer_pair(case.optimizer)[0]
     fresh = _make(case, fresh_opt, rls)  # schedulers are built before the optimizer loads
     fresh_opt.load_state_dict(saved_opt)
     fresh.load_state_dict(saved_sched)
@@ -193,17 +193,17 @@ def test_state_dict_round_trip_continues_the_schedule(case):
 
 
 def test_lambda_lr_saves_callable_objects_but_not_functions():
-    opt = _optimizers("SGD")[0]
+    opt = optimizer_pair("SGD")[0]
     warmup = Warmup(10)
     sched = rls.LambdaLR(opt, [warmup, _decay])
     assert sched.state_dict()["lr_lambdas"] == [{"epochs": 10}, None]
     other = Warmup(3)
-    rls.LambdaLR(_optimizers("SGD")[0], [other, _decay]).load_state_dict(sched.state_dict())
+    rls.LambdaLR(optimizer_pair("SGD")[0], [other, _decay]).load_state_dict(sched.state_dict())
     assert other.epochs == 10
 
 
 def test_cosine_recursion_agrees_with_the_closed_form_in_exact_arithmetic():
-    opt = _optimizers("SGD")[0]
+    opt = optimizer_pair("SGD")[0]
     sched = rls.CosineAnnealingLR(opt, T_max=10, eta_min=0.001)
     for _ in range(EPOCHS - 1):
         opt.step()
@@ -215,7 +215,7 @@ def test_cosine_recursion_agrees_with_the_closed_form_in_exact_arithmetic():
 
 
 def test_one_cycle_refuses_to_step_past_total_steps():
-    opt = _optimizers("SGD")[0]
+    opt = optimizer_pair("SGD")[0]
     sched = rls.OneCycleLR(opt, max_lr=0.1, total_steps=3)
     for _ in range(3):
         sched.step()
@@ -247,9 +247,9 @@ INVALID = [
 @pytest.mark.parametrize(("name", "kwargs", "error", "match"), INVALID)
 def test_invalid_arguments_raise_like_torch(name, kwargs, error, match):
     with pytest.raises(error, match=match):
-        getattr(rls, name)(_optimizers("SGD")[0], **kwargs)
+        getattr(rls, name)(optimizer_pair("SGD")[0], **kwargs)
     with pytest.raises(error):
-        getattr(torch.optim.lr_scheduler, name)(_optimizers("SGD")[1], **kwargs)
+        getattr(torch.optim.lr_scheduler, name)(optimizer_pair("SGD")[1], **kwargs)
 
 
 def test_one_cycle_needs_an_optimizer_with_momentum():
@@ -265,4 +265,4 @@ def test_a_scheduler_needs_a_reference_optimizer():
 
 def test_resuming_needs_initial_lr():
     with pytest.raises(KeyError, match="initial_lr"):
-        rls.StepLR(_optimizers("SGD")[0], step_size=2, last_epoch=5)
+        rls.StepLR(optimizer_pair("SGD")[0], step_size=2, last_epoch=5)

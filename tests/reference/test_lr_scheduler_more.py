@@ -25,6 +25,7 @@ from reference.nn import Parameter
 from reference.optim import lr_scheduler as rls
 from reference.optim import lr_scheduler_composite as rlc
 from reference.optim import lr_scheduler_more as rlm
+from tests.reference.test_lr_scheduler import optimizer_pair
 
 EPOCHS = 100
 # the base module's schedulers, then these modules' (which the base may re-export too)
@@ -163,24 +164,6 @@ CASES = [
 ]
 
 
-def _optimizers(kind: str) -> tuple[ropt.Optimizer, torch.optim.Optimizer]:
-    """The same two-group optimizer, reference and torch (no gradients: lrs only)."""
-    kwargs = dict(momentum=0.9) if kind == "SGD" else {}
-
-    def groups(params):
-        return [{"params": params[:1]}, {"params": params[1:], "lr": 0.01}]
-
-    ours = getattr(ropt, kind)(
-        groups([Parameter(np.zeros(2)), Parameter(np.zeros(3))]), lr=0.1, **kwargs
-    )
-    theirs = getattr(torch.optim, kind)(
-        groups([torch.zeros(2, requires_grad=True), torch.zeros(3, requires_grad=True)]),
-        lr=0.1,
-        **kwargs,
-    )
-    return ours, theirs
-
-
 def _momenta(optimizer: Any) -> list[float]:
     return [g["betas"][0] if "betas" in g else g["momentum"] for g in optimizer.param_groups]
 
@@ -197,7 +180,7 @@ def _history(optimizer: Any, scheduler: Any, epochs: int) -> tuple[np.ndarray, n
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_lr_sequence_matches_torch_over_100_epochs(case):
-    opt, torch_opt = _optimizers(case.optimizer)
+    opt, torch_opt = optimizer_pair(case.optimizer)
     sched, torch_sched = case.build(OURS, opt), case.build(THEIRS, torch_opt)
     tol = tolerance(np.float64)
     start = [("lr", sched.get_last_lr(), torch_sched.get_last_lr())]
@@ -218,12 +201,12 @@ def test_lr_sequence_matches_torch_over_100_epochs(case):
 
 @pytest.mark.parametrize("case", CASES, ids=[c.id for c in CASES])
 def test_state_dict_round_trip_continues_the_schedule(case):
-    opt = _optimizers(case.optimizer)[0]
+    opt = optimizer_pair(case.optimizer)[0]
     sched = case.build(OURS, opt)
     _history(opt, sched, 40)
     saved_opt, saved_sched = opt.state_dict(), sched.state_dict()
     assert "optimizer" not in saved_sched
-    fresh_opt = _optimizers(case.optimizer)[0]
+    fresh_opt = optimizer_pair(case.optimizer)[0]
     fresh = case.build(OURS, fresh_opt)  # schedulers are built before the optimizer loads
     fresh_opt.load_state_dict(saved_opt)
     fresh.load_state_dict(saved_sched)
@@ -234,18 +217,18 @@ def test_state_dict_round_trip_continues_the_schedule(case):
 
 
 def test_cyclic_saves_a_callable_object_but_not_a_function():
-    state = OURS.CyclicLR(_optimizers("SGD")[0], 0.01, 0.1, scale_fn=Factor(0.5)).state_dict()
+    state = OURS.CyclicLR(optimizer_pair("SGD")[0], 0.01, 0.1, scale_fn=Factor(0.5)).state_dict()
     assert state["_scale_fn_custom"] == {"value": 0.5}
     other = Factor(0.9)
-    OURS.CyclicLR(_optimizers("SGD")[0], 0.01, 0.1, scale_fn=other).load_state_dict(state)
+    OURS.CyclicLR(optimizer_pair("SGD")[0], 0.01, 0.1, scale_fn=other).load_state_dict(state)
     assert other.value == 0.5
-    plain = OURS.CyclicLR(_optimizers("SGD")[0], 0.01, 0.1, scale_fn=lambda x: 1.0)
+    plain = OURS.CyclicLR(optimizer_pair("SGD")[0], 0.01, 0.1, scale_fn=lambda x: 1.0)
     assert plain.state_dict()["_scale_fn_custom"] is None
 
 
 def test_warm_restarts_with_a_fractional_epoch_match_torch():
     """``step(epoch + batch / batches)``: torch's documented per-batch use."""
-    opt, torch_opt = _optimizers("SGD")
+    opt, torch_opt = optimizer_pair("SGD")
     sched = OURS.CosineAnnealingWarmRestarts(opt, T_0=3, T_mult=2, eta_min=0.001)
     torch_sched = THEIRS.CosineAnnealingWarmRestarts(torch_opt, T_0=3, T_mult=2, eta_min=0.001)
     with warnings.catch_warnings():
@@ -266,7 +249,7 @@ def test_warm_restarts_with_a_fractional_epoch_match_torch():
 
 def test_polynomial_and_constant_recursions_agree_with_their_closed_forms():
     for build in [_simple("PolynomialLR", total_iters=30, power=1.5), _simple("ConstantLR")]:
-        opt = _optimizers("SGD")[0]
+        opt = optimizer_pair("SGD")[0]
         sched = build(OURS, opt)
         for _ in range(40):
             opt.step()
@@ -322,9 +305,9 @@ INVALID = [
 @pytest.mark.parametrize(("name", "build", "error", "match"), INVALID, ids=[i[0] for i in INVALID])
 def test_invalid_arguments_raise_like_torch(name, build, error, match):
     with pytest.raises(error, match=match):
-        build(OURS, _optimizers("SGD")[0])
+        build(OURS, optimizer_pair("SGD")[0])
     with pytest.raises(error):
-        build(THEIRS, _optimizers("SGD")[1])
+        build(THEIRS, optimizer_pair("SGD")[1])
 
 
 def test_cyclic_momentum_needs_an_optimizer_with_momentum():

@@ -5,7 +5,6 @@ modules against torch (float64 and float32), torch's eps=None, state_dict, repr,
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
@@ -26,16 +25,7 @@ from reference.functional.rms_norm import (
 from reference.gradcheck import gradcheck
 from reference.nn.normalization_extra import LocalResponseNorm, RMSNorm
 from tests.reference.test_normalization import DTYPES, draw_rng, spread_input
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    """Tiny tensors: with two workers on two cores, torch's thread pool costs ~20 ms per op."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
+from tests.reference.torch_threads import one_torch_thread  # noqa: F401 - autouse fixture
 
 # -- strategies -------------------------------------------------------------------------
 

@@ -7,7 +7,6 @@ seed, with a parameter's gradient sometimes ``None`` (it must then be skipped).
 
 from __future__ import annotations
 
-import contextlib
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,10 +17,13 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import reference.optim as ropt
-from harness.compare import compare_arrays, tolerance
 from reference.nn import Parameter
-
-STEPS = 20
+from tests.reference.optim_helpers import (
+    OptimPair,
+    compare_state,  # noqa: F401 - test_optim_lbfgs imports it from here
+    run_and_compare,
+    torch_scalar_dtype,
+)
 
 
 def _floats(lo: float, hi: float) -> st.SearchStrategy[float]:
@@ -138,99 +140,18 @@ _SHAPES = st.lists(st.lists(st.integers(1, 4), max_size=3).map(tuple), min_size=
 # -- running both ------------------------------------------------------------------
 
 
-@contextlib.contextmanager
-def torch_scalar_dtype(dtype: Any):
-    """Torch's optimizer scalars (``step``, NAdam's ``mu_product``) in ``dtype``.
-
-    Torch allocates those 0-d state tensors in ``torch.get_default_dtype()``
-    (float32 unless changed), whatever the parameters' dtype. ``step`` counts
-    exactly either way, but NAdam's product of momentum coefficients then
-    carries float32 rounding (~1e-8 relative in its update, which shows as
-    ~1e-8 absolute errors in float64 parameters after 20 steps at lr=0.5):
-    float64 runs must set the default dtype to get float64 math from torch.
-    ``test_torch_nadam_keeps_mu_product_in_float32_by_default`` pins the quirk.
-    """
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64 if np.dtype(dtype) == np.float64 else torch.float32)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(old)
-
-
-class Pair:
-    """A reference optimizer and its torch twin over identical parameters."""
+class Pair(OptimPair):
+    """A reference optimizer from the table and its torch twin over identical parameters."""
 
     def __init__(
         self, name: str, shapes: list[tuple], seed: int, dtype: Any, make_groups=None, **kwargs: Any
     ):
+        super().__init__(name, shapes, seed, dtype)
         case = OPTIMIZERS[name]
-        self.name, self.dtype = name, np.dtype(dtype)
-        self.rng = np.random.default_rng(seed)
-        start = [self.rng.standard_normal(s).astype(self.dtype) for s in shapes]
-        self.ours = [Parameter(x.copy()) for x in start]
-        self.theirs = [torch.tensor(x, requires_grad=True) for x in start]
         groups = make_groups or (lambda params: params)
         self.opt = case.ours(groups(self.ours), **kwargs)
         # foreach=False pins torch to the single-tensor loop (CPU's default anyway)
         self.torch_opt = case.theirs(groups(self.theirs), **kwargs, foreach=False)
-
-    def draw_grads(self, none_probability: float = 0.15) -> None:
-        for ours, theirs in zip(self.ours, self.theirs):
-            if self.rng.random() < none_probability:
-                ours.grad, theirs.grad = None, None
-            else:
-                g = np.asarray(self.rng.standard_normal(ours.shape), dtype=self.dtype)
-                ours.grad, theirs.grad = g.copy(), torch.tensor(g)
-
-    def step(self) -> None:
-        self.opt.step()
-        with torch_scalar_dtype(self.dtype):
-            self.torch_opt.step()
-
-    def mismatches(self, where: str) -> list[str]:
-        tol = tolerance(self.dtype)
-        bad = []
-        for i, (ours, theirs) in enumerate(zip(self.ours, self.theirs)):
-            c = compare_arrays(f"{where} param {i}", ours.data, theirs, tol)
-            if not c.ok:
-                bad.append(str(c))
-            bad += compare_state(
-                self.opt.state.get(ours, {}),
-                self.torch_opt.state.get(theirs, {}),
-                f"{where} param {i}",
-                tol,
-            )
-        return bad
-
-
-def compare_state(ours: dict, theirs: dict, where: str, tol) -> list[str]:
-    """Same keys, and every value (arrays, scalars, lists of arrays) within ``tol``."""
-    if set(ours) != set(theirs):
-        return [f"{where}: state keys {sorted(ours)} != torch's {sorted(theirs)}"]
-    bad = []
-    for key in ours:
-        a, b = ours[key], theirs[key]
-        if isinstance(b, list):
-            if len(a) != len(b):
-                bad.append(f"{where} state[{key!r}]: length {len(a)} != torch's {len(b)}")
-                continue
-            pairs = [(f"{key}[{i}]", x, y) for i, (x, y) in enumerate(zip(a, b)) if y is not None]
-        else:
-            pairs = [(key, a, b)]
-        for label, x, y in pairs:
-            c = compare_arrays(f"{where} state[{label!r}]", x, y, tol)
-            if not c.ok:
-                bad.append(str(c))
-    return bad
-
-
-def run_and_compare(pair: Pair, steps: int = STEPS, context: str = "") -> None:
-    for k in range(steps):
-        pair.draw_grads()
-        pair.step()
-        bad = pair.mismatches(f"{pair.name} step {k + 1}")
-        assert not bad, f"{context}\n" + "\n".join(bad)
 
 
 # -- the step-for-step comparison ----------------------------------------------------

@@ -8,22 +8,20 @@ and compares every parameter and every state entry after every step.
 
 from __future__ import annotations
 
-import contextlib
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
 
-from harness.compare import compare_arrays, tolerance
 from reference.nn import Parameter
 from reference.optim.adafactor import Adafactor
 from reference.optim.adam import Adam, AdamW
 from reference.optim.asgd import ASGD
 from reference.optim.rprop import Rprop
 from reference.optim.sgd import SGD
+from tests.reference.optim_helpers import OptimPair, run_and_compare, torch_scalar_dtype
 
-STEPS = 20
 SHAPES = [(5,), (3, 4), (2, 3, 4), ()]
 OURS = {"ASGD": ASGD, "Rprop": Rprop, "Adafactor": Adafactor, "SGD": SGD, "Adam": Adam}
 OURS["AdamW"] = AdamW
@@ -43,70 +41,19 @@ CASES = [
 IDS = [f"{name}-{label}" for name, _, label in CASES]
 
 
-@contextlib.contextmanager
-def torch_default_dtype(dtype: Any):
-    """Torch keeps ``step``, ASGD's ``eta`` and ``mu`` in the default dtype: match the run's."""
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(torch.float64 if np.dtype(dtype) == np.float64 else torch.float32)
-    try:
-        yield
-    finally:
-        torch.set_default_dtype(old)
+class Pair(OptimPair):
+    """A reference optimizer and its torch twin (by name) over identical parameters."""
 
-
-class Pair:
-    """A reference optimizer and its torch twin over identical parameters."""
+    ordered_state = True  # the state keys in torch's order, too
 
     def __init__(
         self, name: str, seed: int, dtype: Any, shapes=SHAPES, torch_flags=None, **kwargs: Any
     ):
-        self.name, self.dtype = name, np.dtype(dtype)
-        self.rng = np.random.default_rng(seed)
-        start = [np.asarray(self.rng.standard_normal(s), dtype=self.dtype) for s in shapes]
-        self.ours = [Parameter(x.copy()) for x in start]
-        self.theirs = [torch.tensor(x, requires_grad=True) for x in start]
+        super().__init__(name, shapes, seed, dtype)
         self.opt = OURS[name](self.ours, **kwargs)
         # foreach=False: torch's single-tensor loop, the order the reference follows
         flags = dict(foreach=False) if torch_flags is None else torch_flags
         self.torch_opt = getattr(torch.optim, name)(self.theirs, **kwargs, **flags)
-
-    def draw_grads(self, none_probability: float = 0.15) -> None:
-        for ours, theirs in zip(self.ours, self.theirs):
-            if self.rng.random() < none_probability:
-                ours.grad, theirs.grad = None, None
-            else:
-                g = np.asarray(self.rng.standard_normal(ours.shape), dtype=self.dtype)
-                ours.grad, theirs.grad = g.copy(), torch.tensor(g)
-
-    def step(self) -> None:
-        self.opt.step()
-        with torch_default_dtype(self.dtype):
-            self.torch_opt.step()
-
-    def mismatches(self, where: str) -> list[str]:
-        tol = tolerance(self.dtype)
-        bad = []
-        for i, (ours, theirs) in enumerate(zip(self.ours, self.theirs)):
-            c = compare_arrays(f"{where} param {i}", ours.data, theirs, tol)
-            if not c.ok:
-                bad.append(str(c))
-            state, torch_state = self.opt.state.get(ours, {}), self.torch_opt.state.get(theirs, {})
-            if list(state) != list(torch_state):
-                bad.append(f"{where} param {i}: state keys {list(state)} != {list(torch_state)}")
-                continue
-            for key in state:
-                c = compare_arrays(f"{where} param {i} {key}", state[key], torch_state[key], tol)
-                if not c.ok:
-                    bad.append(str(c))
-        return bad
-
-
-def run_and_compare(pair: Pair, steps: int = STEPS) -> None:
-    for k in range(steps):
-        pair.draw_grads()
-        pair.step()
-        bad = pair.mismatches(f"{pair.name} step {k + 1}")
-        assert not bad, "\n".join(bad)
 
 
 @pytest.mark.parametrize("seed", [0, 1])
@@ -146,7 +93,7 @@ def test_state_dict_round_trip_and_torchs_state_dict():
     pair = Pair("Adafactor", 5, np.float64, shapes=shapes, lr=0.05, weight_decay=0.01)
     for _ in range(4):
         pair.draw_grads(none_probability=0.0)
-        with torch_default_dtype(np.float64):
+        with torch_scalar_dtype(np.float64):
             pair.torch_opt.step()  # only torch moves
     for ours, theirs in zip(pair.ours, pair.theirs):
         ours.data = theirs.detach().numpy().copy()

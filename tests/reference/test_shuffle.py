@@ -4,7 +4,7 @@ against torch (float64 and float32, unbatched and extra leading dims), inverses,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,16 +21,7 @@ from reference.functional import shuffle as S
 from reference.gradcheck import gradcheck
 from reference.nn.shuffle import ChannelShuffle, PixelShuffle, PixelUnshuffle
 from tests.reference.test_normalization import DTYPES, draw_rng
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _one_torch_thread() -> Iterator[None]:
-    """Tiny tensors: with two workers on two cores, torch's thread pool costs ~20 ms per op."""
-    threads = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(threads)
-
+from tests.reference.torch_threads import one_torch_thread  # noqa: F401 - autouse fixture
 
 Case = tuple[np.ndarray, dict[str, int]]
 
