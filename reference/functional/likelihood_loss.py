@@ -89,7 +89,8 @@ def multilabel_soft_margin_loss(
     loss = target * _softplus(-input) + (1 - target) * _softplus(input)
     if weight is not None:
         loss = loss * weight
-    return _reduce((loss.sum(axis=-1) / input.shape[-1]).astype(input.dtype), reduction)
+    per_sample = summed(loss, (-1,))[..., 0] / input.shape[-1]  # a sum the error model samples
+    return _reduce(per_sample.astype(input.dtype), reduction)
 
 
 def multilabel_soft_margin_loss_backward(

@@ -90,7 +90,8 @@ def multi_margin_loss(
     input, target, weight = _check_multi_margin(input, target, p, weight, reduction)
     z, active, w_y = _multi_margin_parts(input, target, margin, weight)
     hinge = np.where(active, z if p == 1 else z * z, 0)
-    loss = w_y * hinge.sum(axis=-1) / input.shape[-1]
+    # a term per class: their sum's rounding is the error model's to sample (rounding.py)
+    loss = w_y * summed(hinge, (-1,))[..., 0] / input.shape[-1]
     return _reduce(loss.astype(input.dtype, copy=False), reduction)
 
 
@@ -110,7 +111,7 @@ def multi_margin_loss_backward(
     scale = _reduce_backward(grad_output, target.shape, reduction, input.dtype)
     slope = np.where(active, 1 if p == 1 else 2 * z, 0) * (w_y * scale / input.shape[-1])[..., None]
     grad = slope.astype(input.dtype, copy=True)
-    picked = -slope.sum(axis=-1, keepdims=True)
+    picked = -summed(slope, (-1,))  # the target class gathers every active term
     np.put_along_axis(grad, target[..., None], picked.astype(input.dtype), axis=-1)
     return grad
 
