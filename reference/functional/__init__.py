@@ -25,3 +25,4 @@ from .pooling import *  # noqa: F403
 from .rms_norm import *  # noqa: F403
 from .shape import *  # noqa: F403
 from .shuffle import *  # noqa: F403
+from .triplet_loss import *  # noqa: F403

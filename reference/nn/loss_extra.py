@@ -17,6 +17,7 @@ import numpy as np
 from .._validate import as_float_array
 from ..functional import likelihood_loss as LF
 from ..functional import margin_loss as MF
+from ..functional import triplet_loss as TF
 from .loss import _Loss, _WeightedLoss
 
 __all__ = [
@@ -252,11 +253,11 @@ class TripletMarginLoss(_MultiInputLoss):
 
     def forward(self, anchor: np.ndarray, positive: np.ndarray, negative: np.ndarray) -> np.ndarray:
         anchor, positive, negative = self._save3(anchor, positive, negative)
-        return MF.triplet_margin_loss(anchor, positive, negative, *self._options())
+        return TF.triplet_margin_loss(anchor, positive, negative, *self._options())
 
     def backward(self, grad_output: np.ndarray | float | None = None) -> tuple:
         grad_output, (anchor, positive, negative) = self._upstream3(grad_output)
-        return MF.triplet_margin_loss_backward(
+        return TF.triplet_margin_loss_backward(
             grad_output, anchor, positive, negative, *self._options()
         )
 
