@@ -26,7 +26,7 @@ import numpy as np
 
 from .backends import case_data
 from .checking import check
-from .generate import _has_parameters, _next_shape, _norm_group_size
+from .fits import _has_parameters, _next_shape, _norm_group_size
 from .spec import TENSOR_KWARGS, LayerSpec, NetworkSpec, infer_shapes, layer_kwargs, reference_class
 from .verdict import Blame, Kind, Report
 
