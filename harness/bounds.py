@@ -133,6 +133,9 @@ class Perturbation:
     # to it (local_sites)
     local: tuple[Kind, int | None] | None = None
     n_layers: int = 0
+    # a known deviation's loss formula that leaves the dtype's range: (loss input,
+    # target, dtype) -> where torch's loss is inf and its gradient NaN (harness.known)
+    overflow: Callable[[np.ndarray, np.ndarray, str], np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         self._u = unit_roundoff(self.dtype)
@@ -406,6 +409,7 @@ class Sampler:
     plain: bool = True
     local: tuple[Kind, int | None] | None = None  # Perturbation.local
     n_layers: int = 0
+    overflow: Callable[[np.ndarray, np.ndarray, str], np.ndarray] | None = None
     runs: list[dict[Key, np.ndarray]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
@@ -426,7 +430,13 @@ class Sampler:
         rejected = 0
         while len(self.runs) < samples:
             perturbation = Perturbation(
-                self.dtype, self.rng, dict(self.extra or {}), self.plain, self.local, self.n_layers
+                self.dtype,
+                self.rng,
+                dict(self.extra or {}),
+                self.plain,
+                self.local,
+                self.n_layers,
+                self.overflow,
             )
             try:
                 with np.errstate(all="ignore"):

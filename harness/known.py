@@ -22,14 +22,17 @@ from typing import Any
 import numpy as np
 
 from .backends.reference import Site
+from .dtypes import max_finite
 from .spec import LayerSpec, NetworkSpec
 
 __all__ = [
     "KNOWN_TORCH_DEVIATIONS",
+    "KNOWN_TORCH_LOSS_DEVIATIONS",
     "KNOWN_TORCH_OPTIMIZER_DEVIATIONS",
     "KnownDeviation",
     "deviations",
     "extra_sites",
+    "overflow_of",
 ]
 
 # float32's unit roundoff: the size of an error made by rounding a constant to float32
@@ -51,6 +54,9 @@ class KnownDeviation:
     # whether it applies to a layer's or an optimizer's arguments in a dtype (default:
     # the example's string arguments, which select a code path, match)
     applies: Callable[[dict[str, Any], str], bool] | None = None
+    # a loss formula that leaves the dtype's range where the math does not: (loss input,
+    # target, dtype) -> where torch's loss is inf and its gradient NaN
+    overflows: Callable[[np.ndarray, np.ndarray, str], np.ndarray] | None = None
     # in the case that pins it (tests/differential/test_networks.py), the layer before the
     # example, which brings its input to where the deviation shows
     before: LayerSpec = field(default_factory=lambda: LayerSpec("LogSoftmax", {"dim": 1}))
@@ -172,6 +178,40 @@ KNOWN_TORCH_OPTIMIZER_DEVIATIONS: dict[str, tuple[KnownDeviation, ...]] = {
 }
 
 
+def _soft_margin_overflows(input: np.ndarray, target: np.ndarray, dtype: str) -> np.ndarray:
+    """Where exp(-y x) is past the dtype's largest finite value."""
+    with np.errstate(over="ignore", invalid="ignore"):
+        return -np.asarray(target, np.float64) * np.asarray(input, np.float64) > np.log(
+            max_finite(dtype)
+        )
+
+
+KNOWN_TORCH_LOSS_DEVIATIONS = {
+    "SoftMarginLoss": KnownDeviation(
+        "torch's soft_margin_loss is log1p(exp(-y x)) unstabilized (aten's SoftMarginLoss "
+        "kernels), so for y x below -log(max) (-88.7 in float32, -709.8 in float64) its "
+        "loss is inf where the math gives about -y x, and its gradient -y z / (1 + z), "
+        "z = inf, is NaN where the math gives -y: F.soft_margin_loss(tensor([-100.]), "
+        "tensor([1.])) is inf, gradient nan, in float32 (100.0 and -1.0 in float64); found "
+        "by the fuzz after a diverging SGD run (seed 35)",
+        LayerSpec("SoftMarginLoss"),
+        (),
+        {"float32": 0.0, "float16": 0.0, "float64": 0.0},
+        non_finite=True,
+        overflows=_soft_margin_overflows,
+    ),
+}
+
+
+def overflow_of(spec: NetworkSpec, dtype: str) -> Callable[..., np.ndarray] | None:
+    """The loss formula's overflow mask of a known deviation of ``spec``'s loss in
+    ``dtype``, if one applies (``KnownDeviation.overflows``)."""
+    known = KNOWN_TORCH_LOSS_DEVIATIONS.get(spec.loss.type)
+    if known is None or known.overflows is None or not _applies(known, spec.loss, dtype):
+        return None
+    return known.overflows
+
+
 def deviations(spec: NetworkSpec, dtype: str) -> list[tuple[KnownDeviation, int | None]]:
     """The known deviations that apply to torch's run of ``spec`` in ``dtype``, each with
     the layer it sits at (``None``: the optimizer, at every layer)."""
@@ -180,6 +220,9 @@ def deviations(spec: NetworkSpec, dtype: str) -> list[tuple[KnownDeviation, int 
         known = KNOWN_TORCH_DEVIATIONS.get(layer.type)
         if known and _applies(known, layer, dtype):
             found.append((known, index))
+    loss = KNOWN_TORCH_LOSS_DEVIATIONS.get(spec.loss.type)
+    if loss is not None and _applies(loss, spec.loss, dtype):
+        found.append((loss, None))
     if spec.optimizer is not None and spec.steps > 0:
         for known in KNOWN_TORCH_OPTIMIZER_DEVIATIONS.get(spec.optimizer.type, ()):
             if _applies(known, spec.optimizer, dtype):

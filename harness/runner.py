@@ -17,7 +17,7 @@ from .backends.protocol import Backend
 from .backends.reference import ReferenceBackend
 from .bounds import SAMPLES, Allowance, Sampler
 from .dtypes import REFERENCE_DTYPES
-from .known import extra_sites
+from .known import extra_sites, overflow_of
 from .spec import DROPOUT_TYPES, NetworkSpec
 from .verdict import Kind
 
@@ -118,6 +118,7 @@ class Runner:
                 reference=self.reference(dtype, device) if judged else None,
                 extra=extra_sites(self.spec, dtype) if known else None,
                 plain=not known,
+                overflow=overflow_of(self.spec, dtype) if known else None,
             )
         self.allowances[key] = self.samplers[key].allowance(samples)
         return self.allowances[key]

@@ -130,6 +130,7 @@ class ReferenceBackend:
             with _in_layer(statistic, None, backward=True):
                 g = loss_fn.backward(upstream.copy())
             g = noise(g, Site.GRAD_OUTPUT, None, upstream)
+            loss, g = _overflowed(perturb, h, target, loss, g)
             grads: list[Any] = [None] * len(layers)
             for index in range(len(layers) - 1, -1, -1):
                 grads[index] = g
@@ -161,6 +162,19 @@ def _in_layer(
     if statistic is None:
         return nullcontext()
     return sampling(lambda mean, terms, axes: statistic(mean, terms, axes, index, backward))
+
+
+def _overflowed(perturb: Any, h: Any, target: Any, loss: Any, g: Any) -> tuple[Any, Any]:
+    """Where a known deviation's loss formula leaves the dtype's range (torch's
+    SoftMarginLoss, harness.known), the loss is inf and its gradient NaN, as torch's are."""
+    overflow = getattr(perturb, "overflow", None)
+    if overflow is None:
+        return loss, g
+    beyond = np.asarray(overflow(np.asarray(h), np.asarray(target), perturb.dtype))
+    if not beyond.any():
+        return loss, g
+    loss = np.where(beyond, np.inf, loss) if np.shape(loss) == beyond.shape else np.inf + loss
+    return np.asarray(loss), np.where(beyond, np.nan, g)
 
 
 def _steps(

@@ -142,6 +142,22 @@ def test_a_nan_that_the_dtype_does_not_make_is_not_excused(monkeypatch):
     )
 
 
+def test_a_known_loss_overflow_is_found_and_classified(device):
+    """SoftMarginLoss at y x = -100: torch's log1p(exp(-y x)) is inf in float32 (and its
+    gradient NaN) where the math is 100; float64 holds it."""
+    spec = NetworkSpec(
+        (4, 6),
+        [LayerSpec("Threshold", {"threshold": 10.0, "value": -100.0})],  # every output -100
+        LayerSpec("SoftMarginLoss", {}),
+        {"kind": "sign"},
+        seed=0,
+    )
+    report = check(spec, devices=[device], dtypes=("float32", "float64"))
+    assert report.ok, report.summary()
+    found = {(k.dtype, k.kind) for k in report.known}
+    assert found and {dtype for dtype, _ in found} == {"float32"}, report.summary()
+
+
 def test_a_larger_error_is_not_excused_by_a_known_deviation(monkeypatch):
     """Known deviations excuse their own size of error, not a real bug in the same layer."""
     import reference.nn as rnn
