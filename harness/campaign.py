@@ -116,7 +116,7 @@ def run_case(campaign: Campaign, index: int) -> CaseResult:
         optimizer,
         warnings=[(w.layer_type, str(w.kind), w.dtype) for w in report.warnings],
         known=[(k.layer_type, str(k.kind), k.dtype) for k in report.known],
-        skipped=not report.devices and not report.errors,
+        skipped=report.skipped_whole,
     )
     if campaign.strict_known:
         report.mismatches += report.known

@@ -37,7 +37,7 @@ from .known import deviations
 from .localize import Finding, first_divergences, worst_ratio
 from .runner import Runner
 from .spec import NetworkSpec
-from .verdict import Blame, Evidence, Kind, Mismatch, Report, tensor_of, traced
+from .verdict import Blame, Evidence, Kind, Mismatch, Report, ran_on, tensor_of, traced
 
 __all__ = [
     "Mismatch",
@@ -74,7 +74,9 @@ def _evidence(
     if tor is None or np.shape(tor) != truth.shape:
         shape = None if tor is None else np.shape(tor)
         message = f"{label} has shape {shape}, the truth {truth.shape}"
-        return Evidence(name, (), np.nan, None, np.nan, np.nan, np.inf, message=message)
+        return Evidence(
+            name, (), np.nan, None, np.nan, np.nan, np.inf, message=message, label=label
+        )
     limit = allowed.of(key, "torch")
     r_torch = allowed.ratio(key, tor)
     limit_ref = allowed.of(key, "reference", tor)
@@ -98,6 +100,7 @@ def _evidence(
         torch_ratio=float(r_torch.max(initial=0.0)),
         reference_ratio=float(r_ref.max(initial=0.0)) if r_ref is not None else None,
         scale=float(np.max(np.abs(np.where(np.isfinite(truth), truth, 0.0)), initial=0.0)),
+        label=label,
     )
 
 
@@ -107,7 +110,6 @@ def _mismatch(
     kind, layer, tensor, step = key
     spec = runner.spec
     layer_type = spec.layers[layer].type if layer is not None else spec.loss.type
-    evidence.label = runner.backend.name
     return Mismatch(
         Kind(kind), layer, layer_type, tensor, device, dtype, evidence, step,
         backend=runner.backend.name, **kw,
@@ -130,7 +132,7 @@ def _blamed(
     out = []
     for f in found:
         evidence = _evidence(f.key, got, ref, allowed, side, runner.backend.name)
-        blame = Blame.TORCH if side == "torch" else Blame.REFERENCE
+        blame = Blame.BACKEND if side == "torch" else Blame.REFERENCE
         m = _mismatch(runner, f.key, evidence, device, dtype, downstream=f.downstream)
         m.blame, m.note = blame, _note(evidence, dtype)
         m.arrays = _arrays(f.key, got, ref, allowed, side)
@@ -346,7 +348,8 @@ def _judge_backend(
             with _Quiet():
                 mismatches, known = judge(runner, device, dtype)
         except Exception as exc:  # noqa: BLE001 - a crash is a finding, not a harness error
-            report.errors.append(f"[{_label(runner, device)} {dtype}] {type(exc).__name__}: {exc}")
+            where = ran_on(runner.backend.name, device)
+            report.errors.append(f"[{where} {dtype}] {type(exc).__name__}: {exc}")
             continue
         found += mismatches
         report.known += known
@@ -358,10 +361,3 @@ def _judge_backend(
             attribute_blame(runner, found, judge64)
     report.warnings += [m for m in found if m.blame is Blame.PRECISION]
     report.mismatches += [m for m in found if m.blame is not Blame.PRECISION]
-
-
-def _label(runner: Runner, device: str) -> str:
-    """How a crash names where it ran: the device alone for torch (as before), else
-    backend-device."""
-    name = runner.backend.name
-    return device if name == "torch" else f"{name}-{device}"

@@ -25,7 +25,7 @@ import numpy as np
 from .backends import CaseData, Trace
 from .spec import NetworkSpec
 
-__all__ = ["Blame", "Evidence", "Kind", "Mismatch", "Report", "tensor_of"]
+__all__ = ["Blame", "Evidence", "Kind", "Mismatch", "Report", "ran_on", "tensor_of"]
 
 
 class Kind(str, Enum):
@@ -131,7 +131,7 @@ class Mismatch:
         return self.backend if self.blame is Blame.BACKEND else str(self.blame)
 
     def __str__(self) -> str:
-        where = self.device if self.backend == "torch" else f"{self.backend}-{self.device}"
+        where = ran_on(self.backend, self.device)
         text = f"[{where} {self.dtype}] {self.kind} mismatch at {self.where}: {self.evidence}"
         if self.downstream:
             text += f" (+{self.downstream} downstream)"
@@ -158,10 +158,15 @@ class Report:
     def ok(self) -> bool:
         return not self.mismatches and not self.errors
 
+    @property
+    def skipped_whole(self) -> bool:
+        """No backend could run any of the case (``skipped`` says why)."""
+        return not self.devices and not self.errors
+
     def summary(self) -> str:
         runs = f"devices {', '.join(self.devices)}; dtypes {', '.join(self.dtypes)}"
         who = " and ".join(self.backends)
-        if not self.devices and not self.errors:
+        if self.skipped_whole:
             head = [f"SKIPPED: no backend could run this case: {self.spec}"]
         elif self.ok:
             layers = len(self.spec.layers)
@@ -176,6 +181,12 @@ class Report:
         return "\n".join(head)
 
     __str__ = summary
+
+
+def ran_on(backend: str, device: str) -> str:
+    """Where a result was computed, as reports print it: the device alone for torch (as
+    saved cases have always said), ``<backend>-<device>`` for any other backend."""
+    return device if backend == "torch" else f"{backend}-{device}"
 
 
 def tensor_of(trace: Trace, m: Mismatch) -> np.ndarray | None:
