@@ -14,14 +14,21 @@ from .batchnorm import *  # noqa: F403
 from .container import Flatten, Identity, Sequential, Unflatten
 from .containers import *  # noqa: F403
 from .conv import *  # noqa: F403
+from .distance import *  # noqa: F403
 from .dropout import *  # noqa: F403
 from .embedding import *  # noqa: F403
-from .linear import Linear
+from .embedding_bag import *  # noqa: F403
+from .fold import *  # noqa: F403
+from .fractional_pooling import *  # noqa: F403
+from .linear import *  # noqa: F403
 from .loss import *  # noqa: F403
 from .loss_extra import *  # noqa: F403
+from .loss_more import *  # noqa: F403
 from .module import Module, Parameter
 from .normalization import *  # noqa: F403
 from .normalization_extra import *  # noqa: F403
 from .padding import *  # noqa: F403
 from .pooling import *  # noqa: F403
+from .pooling_extra import *  # noqa: F403
 from .shuffle import *  # noqa: F403
+from .upsampling import *  # noqa: F403

@@ -12,6 +12,9 @@ from .init import bias_bound, kaiming_uniform_bound, resolve_dtype, resolve_rng,
 from .module import Module, Parameter
 
 
+__all__ = ["Linear"]
+
+
 class Linear(Module):
     r"""Affine layer :math:`y = x W^\top + b` (``torch.nn.Linear``).
 
