@@ -11,7 +11,6 @@ from .._validate import as_float_array, check_dtypes, check_positive_int
 from .init import bias_bound, kaiming_uniform_bound, resolve_dtype, resolve_rng, uniform
 from .module import Module, Parameter
 
-
 __all__ = ["Linear"]
 
 
