@@ -1,4 +1,4 @@
-r"""Adaptive average and max pooling (``torch.nn.functional.adaptive_*_pool{1,2}d``).
+r"""Adaptive average and max pooling (``torch.nn.functional.adaptive_*_pool{1,2,3}d``).
 
 The caller fixes the *output* size; window :math:`i` of an axis of length
 :math:`L` pooled to :math:`n` outputs covers
@@ -6,12 +6,14 @@ The caller fixes the *output* size; window :math:`i` of an axis of length
 .. math:: [\,\lfloor iL/n \rfloor,\ \lceil (i+1)L/n \rceil\,)
 
 (torch's ``start_index``/``end_index``). Windows may differ in size and overlap
-by one element, and when :math:`n > L` they repeat elements.
+by one element, and when :math:`n > L` they repeat elements. Every rank runs as
+3-d, ``(N, C, D, H, W)`` (a 2-d image has depth 1, a 1-d signal depth and height 1).
 
 - **Average** pooling is linear and separable: with :math:`P` the :math:`(n, L)`
   matrix whose row :math:`i` holds :math:`1/|\text{window}_i|` on window
-  :math:`i`, :math:`y = P_H\, x\, P_W^\top` per plane, so
-  :math:`\partial L/\partial x = P_H^\top\, g\, P_W`: two matmuls each way.
+  :math:`i`, :math:`y = x \times_D P_D \times_H P_H \times_W P_W` (each matrix
+  applied along its axis), so :math:`\partial L/\partial x` applies the
+  transposes: three small contractions each way.
 - **Max** pooling gathers each window (a fancy-index view padded to the largest
   window by repeating the window's last element, which changes neither the
   maximum nor which element wins) and takes the argmax with torch's tie rules
@@ -25,15 +27,15 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import as_float_array
-from .conv import lift_1d
-from .pooling import scatter_to_plane
+from .pooling import SPATIAL, _restore, check_input, lift_to_3d, pad_front, scatter_to_plane
 
 __all__ = [
     "adaptive_avg_pool1d", "adaptive_avg_pool1d_backward",
     "adaptive_avg_pool2d", "adaptive_avg_pool2d_backward",
+    "adaptive_avg_pool3d", "adaptive_avg_pool3d_backward",
     "adaptive_max_pool1d", "adaptive_max_pool1d_backward",
     "adaptive_max_pool2d", "adaptive_max_pool2d_backward",
+    "adaptive_max_pool3d", "adaptive_max_pool3d_backward",
 ]  # fmt: skip
 
 
@@ -44,13 +46,8 @@ def adaptive_windows(size: int, out: int) -> tuple[np.ndarray, np.ndarray]:
 
 
 def _prepare(input, output_size, nd, layer):
-    """Validate; return the (N, C, H, W) input and the 2-d output size."""
-    input = as_float_array(input, layer)
-    if input.ndim not in (nd + 1, nd + 2) or 0 in input.shape[-nd - 1 :]:
-        raise ValueError(
-            f"{layer}: expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input, "
-            f"non-empty except for the batch, got shape {input.shape}"
-        )
+    """Validate; return the (N, C, D, H, W) input and the 3-d output size."""
+    input = check_input(input, nd, layer)
     sizes = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * nd
     if len(sizes) != nd:
         raise ValueError(f"{layer}: output_size must be an int or {nd} values, got {output_size!r}")
@@ -61,27 +58,23 @@ def _prepare(input, output_size, nd, layer):
             f"{layer}: output_size must hold non-negative ints or None, got {output_size!r}"
         )
     x = input[None] if input.ndim == nd + 1 else input  # (C, ...) -> (1, C, ...)
-    if nd == 1:
-        x, sizes = lift_1d(x), (1, *sizes)
-    return x, tuple(int(s) for s in sizes)
-
-
-def _restore(y: np.ndarray, input: np.ndarray, nd: int) -> np.ndarray:
-    if nd == 1:
-        y = y[:, :, 0]  # (N, C, 1, L) -> (N, C, L)
-    return y[0] if np.ndim(input) == nd + 1 else y
+    return lift_to_3d(x, nd), pad_front(tuple(int(s) for s in sizes), nd, 1)
 
 
 def _batched_grad(grad_output, input, out, nd, layer):
-    expected = (*np.shape(input)[:-nd], *out[2 - nd :])
+    expected = (*np.shape(input)[:-nd], *out[SPATIAL - nd :])
     if np.shape(grad_output) != expected:
         raise ValueError(
             f"{layer}_backward: grad_output must have the output's shape {expected}, got "
             f"{np.shape(grad_output)}"
         )
-    g = np.asarray(grad_output)
-    g = g[None] if np.ndim(input) == nd + 1 else g  # unbatched: (C, ...) -> (1, C, ...)
-    return lift_1d(g) if nd == 1 else g  # (N, C, L) -> (N, C, 1, L)
+    if 0 in out:  # torch's backward refuses it too (the forward's output is empty)
+        raise ValueError(
+            f"{layer}_backward: output_size {out[SPATIAL - nd :]} has a 0: torch's backward "
+            "refuses an empty grad_output; there is no gradient to propagate"
+        )
+    batch = np.shape(input)[0] if np.ndim(input) == nd + 2 else 1
+    return np.reshape(grad_output, (batch, np.shape(input)[-nd - 1], *out))  # (N, C, Do, Ho, Wo)
 
 
 def averaging_matrix(size: int, out: int, dtype: Any) -> np.ndarray:
@@ -92,19 +85,26 @@ def averaging_matrix(size: int, out: int, dtype: Any) -> np.ndarray:
     return (inside / (end - start)[:, None]).astype(dtype)
 
 
+def _along(matrix: np.ndarray, x: np.ndarray, axis: int) -> np.ndarray:
+    """``matrix`` (m, n) applied along ``axis`` of ``x``: that axis' length n becomes m."""
+    # tensordot puts the new axis first: (m, ...rest) -> back at ``axis``
+    return np.moveaxis(np.tensordot(matrix, x, axes=(1, axis)), 0, axis)
+
+
 def _adaptive_avg(input, output_size, nd, layer):
     x, out = _prepare(input, output_size, nd, layer)
-    p_h = averaging_matrix(x.shape[2], out[0], x.dtype)
-    p_w = averaging_matrix(x.shape[3], out[1], x.dtype)
-    return _restore(p_h @ x @ p_w.T, input, nd)  # (Ho, H) @ (N, C, H, W) @ (W, Wo)
+    y = x
+    for a in range(SPATIAL):  # (N, C, D, H, W) -> (N, C, Do, H, W) -> ... -> (N, C, Do, Ho, Wo)
+        y = _along(averaging_matrix(x.shape[2 + a], out[a], x.dtype), y, 2 + a)
+    return _restore(y, input, nd)
 
 
 def _adaptive_avg_backward(grad_output, input, output_size, nd, layer):
     x, out = _prepare(input, output_size, nd, layer)
     g = _batched_grad(grad_output, input, out, nd, layer)
-    p_h = averaging_matrix(x.shape[2], out[0], g.dtype)
-    p_w = averaging_matrix(x.shape[3], out[1], g.dtype)
-    return _restore(p_h.T @ g @ p_w, input, nd)  # (H, Ho) @ (N, C, Ho, Wo) @ (Wo, W)
+    for a in range(SPATIAL):  # (N, C, Do, Ho, Wo) -> (N, C, D, Ho, Wo) -> ... -> (N, C, D, H, W)
+        g = _along(averaging_matrix(x.shape[2 + a], out[a], g.dtype).T, g, 2 + a)
+    return _restore(g, input, nd)
 
 
 def _gather_index(size: int, out: int) -> np.ndarray:
@@ -116,21 +116,23 @@ def _gather_index(size: int, out: int) -> np.ndarray:
 
 def _adaptive_max(input, output_size, nd, layer):
     x, out = _prepare(input, output_size, nd, layer)
-    n, c, height, width = x.shape
-    rows, cols = _gather_index(height, out[0]), _gather_index(width, out[1])
-    kh, kw = rows.shape[1], cols.shape[1]
-    windows = x[:, :, rows[:, None, :, None], cols[None, :, None, :]]  # (N, C, Ho, Wo, kh, kw)
-    flat = windows.reshape(n, c, *out, kh * kw)  # (N, C, Ho, Wo, kh*kw)
+    n, c, *size = x.shape
+    depth, rows, cols = (_gather_index(size[a], out[a]) for a in range(SPATIAL))
+    k = (depth.shape[1], rows.shape[1], cols.shape[1])
+    windows = x[:, :, depth[:, None, None, :, None, None], rows[None, :, None, None, :, None],
+                cols[None, None, :, None, None, :]]  # (N, C, Do, Ho, Wo, kd, kh, kw)  # fmt: skip
+    flat = windows.reshape(n, c, *out, k[0] * k[1] * k[2])  # (N, C, Do, Ho, Wo, kd*kh*kw)
     arg = flat.argmax(axis=-1)  # first maximum in scan order, as torch
     is_nan = np.isnan(flat)
     if is_nan.any():
-        last_nan = kh * kw - 1 - is_nan[..., ::-1].argmax(axis=-1)  # torch: the last NaN wins
+        last_nan = flat.shape[-1] - 1 - is_nan[..., ::-1].argmax(axis=-1)  # the last NaN wins
         arg = np.where(is_nan.any(axis=-1), last_nan, arg)
     values = np.take_along_axis(flat, arg[..., None], axis=-1)[..., 0]
-    ki, kj = np.divmod(arg, kw)
-    h = rows[np.arange(out[0])[:, None], ki]  # (Ho, 1) picks from (Ho, kh) -> (N, C, Ho, Wo)
-    w = cols[np.arange(out[1])[None, :], kj]
-    indices = (h * width + w).astype(np.int64)  # flat index into the input plane, as torch
+    ki, kj, kl = np.unravel_index(arg, k)  # offsets within the window, each (N, C, Do, Ho, Wo)
+    t = depth[np.arange(out[0])[:, None, None], ki]  # (Do, 1, 1) picks from (Do, kd)
+    h = rows[np.arange(out[1])[:, None], kj]
+    w = cols[np.arange(out[2]), kl]
+    indices = ((t * size[1] + h) * size[2] + w).astype(np.int64)  # flat into the plane, as torch
     return _restore(values, input, nd), _restore(indices, input, nd)
 
 
@@ -139,11 +141,63 @@ def _adaptive_max_backward(grad_output, input, output_size, indices, nd, layer):
         _, indices = _adaptive_max(input, output_size, nd, layer)
     x, out = _prepare(input, output_size, nd, layer)
     g = _batched_grad(grad_output, input, out, nd, layer)
-    indices = np.asarray(indices)
-    indices = indices[None] if np.ndim(input) == nd + 1 else indices
-    indices = lift_1d(indices) if nd == 1 else indices
-    plane = x.shape[2] * x.shape[3]
-    return scatter_to_plane(g, indices, np.shape(input), plane)
+    indices = np.reshape(indices, g.shape)  # caller's layout -> (N, C, Do, Ho, Wo)
+    plane = int(np.prod(x.shape[2:]))
+    return scatter_to_plane(g, indices, np.shape(input), plane, SPATIAL)
+
+
+def adaptive_avg_pool3d(input: np.ndarray, output_size: Any) -> np.ndarray:
+    r"""Average over torch's adaptive windows, one separable matrix per axis.
+
+    .. math:: y[n, c, i, j, l] = \frac{1}{|T_i||R_j||C_l|}
+              \sum_{t \in T_i} \sum_{h \in R_j} \sum_{w \in C_l} x[n, c, t, h, w]
+
+    ``output_size``: an int, or a triple whose ``None`` keeps the input's size.
+    Shapes: ``(N, C, D, H, W)`` or ``(C, D, H, W)`` -> ``(N, C, Do, Ho, Wo)``.
+    Torch: ``torch.nn.functional.adaptive_avg_pool3d``.
+    """
+    return _adaptive_avg(input, output_size, 3, "adaptive_avg_pool3d")
+
+
+def adaptive_avg_pool3d_backward(
+    grad_output: np.ndarray, input: np.ndarray, output_size: Any
+) -> np.ndarray:
+    r"""Gradient of :func:`adaptive_avg_pool3d`: the transposed matrices along each axis.
+
+    Each element receives :math:`g_{ijl} / (|T_i||R_j||C_l|)` from every window it is in.
+    """
+    return _adaptive_avg_backward(grad_output, input, output_size, 3, "adaptive_avg_pool3d")
+
+
+def adaptive_max_pool3d(input: np.ndarray, output_size: Any, return_indices: bool = False):
+    r"""Maximum over torch's adaptive windows.
+
+    .. math:: y[n, c, i, j, l] = \max_{t \in T_i,\, h \in R_j,\, w \in C_l} x[n, c, t, h, w]
+
+    With ``return_indices`` also the flat index ``(t * H + h) * W + w`` of each
+    maximum. Torch: ``torch.nn.functional.adaptive_max_pool3d``.
+    """
+    output, indices = _adaptive_max(input, output_size, 3, "adaptive_max_pool3d")
+    return (output, indices) if return_indices else output
+
+
+def adaptive_max_pool3d_backward(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    output_size: Any,
+    return_indices: bool = False,
+    *,
+    indices: np.ndarray | None = None,
+) -> np.ndarray:
+    r"""Gradient of :func:`adaptive_max_pool3d`: each window's gradient goes to its maximum.
+
+    .. math:: \frac{\partial L}{\partial x[n, c, u]} = \sum_{(i, j, l)\,:\,
+              \text{index}[n, c, i, j, l] = u} g[n, c, i, j, l]
+
+    ``indices`` are the forward's; recomputed from ``input`` when not given.
+    """
+    return _adaptive_max_backward(grad_output, input, output_size, indices, 3,
+                                  "adaptive_max_pool3d")  # fmt: skip
 
 
 def adaptive_avg_pool2d(input: np.ndarray, output_size: Any) -> np.ndarray:

@@ -1,18 +1,18 @@
-r"""Average pooling, forward and backward (``torch.nn.functional.avg_pool1d/2d``).
+r"""Average pooling, forward and backward (``torch.nn.functional.avg_pool1d/2d/3d``).
 
-Each window's sum, over a strided view of the zero-padded input
-(``sliding_window_view``), divided by torch's divisor. The window geometry
-(output size, ``ceil_mode``) is max pooling's, in :mod:`.pooling`; the 1-d
-version is the 2-d one on a signal of height 1.
+Each window's sum over torch's divisor. The window geometry (output size,
+``ceil_mode``) is max pooling's, in :mod:`.pooling`, and so is the layout: every
+rank runs as 3-d (a 2-d image has depth 1, a 1-d signal depth and height 1).
 
-**Divisor** (torch's ``avg_pool2d`` CPU kernel), per window:
+**Divisor** (torch's ``avg_pool2d``/``avg_pool3d`` CPU kernels), per window:
 ``divisor_override`` if given; else, with ``count_include_pad``, the window's
 size clipped to the padded input (padding counts, the ceil-mode overhang past
 the padding does not); else the number of real input elements in the window.
 
-**Gradient**: every element of a window receives that window's
-:math:`g / D`; a loop over the ``kh*kw`` kernel offsets adds offset ``(i, j)``
-of all windows at once, one strided slice each.
+**Forward and gradient** loop over the kernel offsets (not over pixels): offset
+``(i, j, l)`` of every window is one strided slice of the zero-padded input, so
+the forward adds those slices (in torch's scan order) and the backward adds each
+window's :math:`g / D` back into them.
 """
 
 from __future__ import annotations
@@ -20,34 +20,27 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
-from numpy.lib.stride_tricks import sliding_window_view
 
-from .conv import lift_1d
-from .pooling import _check_grad, _geometry, _restore, _window_padding
+from .pooling import SPATIAL, _check_grad, _geometry, _restore, _window_padding, kernel_offsets
 
-__all__ = ["avg_pool1d", "avg_pool1d_backward", "avg_pool2d", "avg_pool2d_backward"]
-
-
-def _windows(padded, kernel, stride, dilation, out):
-    """Every window of ``padded`` as a view ``(N, C, Ho, Wo, kh, kw)``."""
-    span = tuple(dilation[a] * (kernel[a] - 1) + 1 for a in range(2))
-    view = sliding_window_view(padded, span, axis=(2, 3))  # (N, C, .., .., span_h, span_w)
-    rows, cols = (slice(0, stride[a] * (out[a] - 1) + 1, stride[a]) for a in range(2))
-    return view[:, :, rows, cols, :: dilation[0], :: dilation[1]]
+__all__ = [
+    "avg_pool1d", "avg_pool1d_backward", "avg_pool2d", "avg_pool2d_backward",
+    "avg_pool3d", "avg_pool3d_backward",
+]  # fmt: skip
 
 
 def _avg_divisor(size, kernel, stride, padding, out, count_include_pad, divisor_override):
-    """Torch's divisor per output position, ``(Ho, Wo)`` (see the module docstring)."""
+    """Torch's divisor per output position, ``(Do, Ho, Wo)`` (see the module docstring)."""
     if divisor_override is not None:
         return np.full(out, divisor_override)
     counts = []
-    for a in range(2):
+    for a in range(SPATIAL):
         start = np.arange(out[a]) * stride[a] - padding[a]
         end = np.minimum(start + kernel[a], size[a] + padding[a])  # clipped to the padding
         if not count_include_pad:
             start, end = np.maximum(start, 0), np.minimum(end, size[a])  # real elements only
         counts.append(end - start)
-    return counts[0][:, None] * counts[1][None, :]
+    return counts[0][:, None, None] * counts[1][None, :, None] * counts[2][None, None, :]
 
 
 def _avg_pool_args(input, kernel_size, stride, padding, ceil_mode, divisor_override, nd, layer):
@@ -58,7 +51,16 @@ def _avg_pool_args(input, kernel_size, stride, padding, ceil_mode, divisor_overr
     ):
         raise ValueError(f"{layer}: divisor_override must be a non-zero int, got "
                          f"{divisor_override!r}")  # fmt: skip
-    return _geometry(input, kernel_size, stride, padding, 1, ceil_mode, nd, layer)
+    geometry = _geometry(input, kernel_size, stride, padding, 1, ceil_mode, nd, layer)
+    x, kernel = geometry[:2]
+    if nd == 3 and any(n < k for n, k in zip(x.shape[2:], kernel)):
+        # torch's avg_pool3d (only the 3-d one) checks the input itself, padding or not
+        raise ValueError(
+            f"{layer}: input of shape {np.shape(input)} is smaller than kernel_size "
+            f"{kernel} in a spatial dim; torch's 3-d average needs every input dim at least "
+            "the kernel's, even with padding or ceil_mode: use a smaller kernel"
+        )
+    return geometry
 
 
 def _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
@@ -67,7 +69,9 @@ def _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
         input, kernel_size, stride, padding, ceil_mode, divisor_override, nd, layer
     )
     padded = np.pad(x, _window_padding(x.shape[2:], kernel, stride, padding, dilation, out))
-    sums = _windows(padded, kernel, stride, dilation, out).sum(axis=(-2, -1))  # (N, C, Ho, Wo)
+    sums = np.zeros((*x.shape[:2], *out), dtype=x.dtype)  # (N, C, Do, Ho, Wo)
+    for _, window in kernel_offsets(kernel, stride, dilation, out):
+        sums += padded[(..., *window)]  # this offset of every window
     divisor = _avg_divisor(x.shape[2:], kernel, stride, padding, out, count_include_pad,
                            divisor_override)  # fmt: skip
     return _restore(sums / divisor.astype(sums.dtype), input, nd)
@@ -79,24 +83,62 @@ def _avg_pool_backward(grad_output, input, kernel_size, stride, padding, ceil_mo
         input, kernel_size, stride, padding, ceil_mode, divisor_override, nd, layer
     )
     g = np.asarray(grad_output)
-    _check_grad(g, (*np.shape(input)[:-nd], *out[2 - nd :]), layer)
-    g = g[None] if np.ndim(input) == nd + 1 else g  # unbatched: (C, ...) -> (1, C, ...)
-    g = lift_1d(g) if nd == 1 else g  # (N, C, L) -> (N, C, 1, L)
+    _check_grad(g, (*np.shape(input)[:-nd], *out[SPATIAL - nd :]), layer)
+    g = g.reshape(*x.shape[:2], *out)  # caller's layout -> (N, C, Do, Ho, Wo)
     divisor = _avg_divisor(x.shape[2:], kernel, stride, padding, out, count_include_pad,
                            divisor_override)  # fmt: skip
     share = g / divisor.astype(g.dtype)  # what each window element receives
     widths = _window_padding(x.shape[2:], kernel, stride, padding, dilation, out)
-    (top, bottom), (left, right) = widths[2:]
-    padded = np.zeros((*x.shape[:2], top + x.shape[2] + bottom, left + x.shape[3] + right),
+    padded = np.zeros([before + n + after for n, (before, after) in zip(x.shape, widths)],
                       dtype=share.dtype)  # fmt: skip
-    # a loop over the kh*kw kernel offsets (not over pixels): offset (i, j) of every
-    # window sits at padded[.., h*s_h + i, w*s_w + j]
-    for i in range(kernel[0]):
-        for j in range(kernel[1]):
-            padded[:, :, i : i + stride[0] * (out[0] - 1) + 1 : stride[0],
-                   j : j + stride[1] * (out[1] - 1) + 1 : stride[1]] += share  # fmt: skip
-    grad = padded[:, :, top : top + x.shape[2], left : left + x.shape[3]]  # drop the padding
-    return _restore(grad, input, nd)
+    # offset (i, j, l) of every window sits at padded[.., t*s_t + i, h*s_h + j, w*s_w + l]
+    for _, window in kernel_offsets(kernel, stride, dilation, out):
+        padded[(..., *window)] += share
+    inner = tuple(slice(before, before + n) for n, (before, _) in zip(x.shape, widths))
+    return _restore(padded[inner], input, nd)  # the padding's share is dropped
+
+
+def avg_pool3d(
+    input: np.ndarray,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> np.ndarray:
+    r"""3-d average pooling: each window's sum over its divisor.
+
+    .. math:: y[n, c, t, h, w] = \frac{1}{D_{thw}} \sum_{i < k_t,\, j < k_h,\, l < k_w}
+              x_{pad}[n, c, t s_t + i - p_t, h s_h + j - p_h, w s_w + l - p_w]
+
+    with zero padding and :math:`D_{thw}` torch's divisor (module docstring).
+    Shapes: ``(N, C, D, H, W)`` or ``(C, D, H, W)`` -> ``(N, C, Do, Ho, Wo)``.
+    Torch: ``torch.nn.functional.avg_pool3d``.
+    """
+    return _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
+                     divisor_override, 3, "avg_pool3d")  # fmt: skip
+
+
+def avg_pool3d_backward(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    ceil_mode: bool = False,
+    count_include_pad: bool = True,
+    divisor_override: int | None = None,
+) -> np.ndarray:
+    r"""Gradient of :func:`avg_pool3d`: every element of a window gets :math:`g / D`.
+
+    .. math:: \frac{\partial L}{\partial x_{pad}}[n, c, t s_t + i, h s_h + j, w s_w + l]
+              \mathrel{+}= \frac{g[n, c, t, h, w]}{D_{thw}}
+
+    then the padding is cut away (its share of the gradient is dropped).
+    """
+    return _avg_pool_backward(grad_output, input, kernel_size, stride, padding, ceil_mode,
+                              count_include_pad, divisor_override, 3, "avg_pool3d")  # fmt: skip
 
 
 def avg_pool2d(

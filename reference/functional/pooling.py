@@ -1,10 +1,11 @@
-r"""Max pooling, forward and backward (``torch.nn.functional.max_pool1d/2d``).
+r"""Max pooling, forward and backward (``torch.nn.functional.max_pool1d/2d/3d``).
 
 A window slides over each channel of each sample and keeps its largest value.
 It is computed as torch's scan (below), run over the kernel offsets with each
 offset of every window taken at once as one strided slice of the padded input.
-The 1-d version is the 2-d one on a signal of height 1. The window geometry
-here is shared with average pooling (:mod:`.avg_pooling`).
+Every rank is computed as 3-d: a 2-d image is a volume of depth 1 and a 1-d
+signal one of depth and height 1 (:func:`lift_to_3d`). The window geometry
+here is shared with average and LP pooling (:mod:`.avg_pooling`, :mod:`.lp_pooling`).
 
 **Output size** (torch's ``pooling_output_shape``), per spatial dim, with
 :math:`e = d(k - 1) + 1` the window's extent:
@@ -17,24 +18,32 @@ and with ``ceil_mode`` a last window that would *start* in the right padding
 is dropped. A ceil-mode window may run past the right padding; the positions
 beyond it are ignored (max) or not counted (average).
 
-**Ties** follow torch's CPU kernel (verified by running it): the window is
-scanned row by row and a value replaces the running maximum when it is
-*greater*, or when it is NaN. So among equal maxima the first in scan order
-wins, a window holding NaN returns NaN and points at its *last* NaN, and a
-window whose values are all ``-inf`` points at its first in-bounds element. The
-gradient goes to that one element.
+**Ties** follow torch's CPU kernel (verified by running it, 1-d to 3-d): the
+window is scanned depth, then row, then column, and a value replaces the running
+maximum when it is *greater*, or when it is NaN. So among equal maxima the first
+in scan order wins, a window holding NaN returns NaN and points at its *last*
+NaN, and a window whose values are all ``-inf`` points at its first in-bounds
+element. The gradient goes to that one element. Indices are flat into the input
+plane: ``l``, ``h * W + w``, ``(d * H + h) * W + w``.
 """
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from typing import Any
 
 import numpy as np
 
 from .._validate import as_float_array
-from .conv import _positive, _tuple, lift_1d
+from .conv import _positive, _tuple
 
-__all__ = ["max_pool1d", "max_pool1d_backward", "max_pool2d", "max_pool2d_backward"]
+__all__ = [
+    "max_pool1d", "max_pool1d_backward", "max_pool2d", "max_pool2d_backward",
+    "max_pool3d", "max_pool3d_backward",
+]  # fmt: skip
+
+SPATIAL = 3  # every pooling here runs on (N, C, D, H, W)
 
 
 def pool_output_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool) -> int:
@@ -46,14 +55,41 @@ def pool_output_size(size: int, k: int, s: int, p: int, d: int, ceil_mode: bool)
     return out
 
 
-def _geometry(input, kernel_size, stride, padding, dilation, ceil_mode, nd, layer):
-    """Validate; return the (N, C, H, W) input, 2-d kernel/stride/padding/dilation, out size."""
+def lift_to_3d(x: np.ndarray, nd: int) -> np.ndarray:
+    """``(N, C, *spatial)`` with ``nd`` spatial dims -> ``(N, C, D, H, W)``, unit dims in front.
+
+    ``(N, C, L) -> (N, C, 1, 1, L)``, ``(N, C, H, W) -> (N, C, 1, H, W)``; a view.
+    """
+    return x.reshape(*x.shape[:2], *(1,) * (SPATIAL - nd), *x.shape[2:])
+
+
+def drop_to_nd(y: np.ndarray, nd: int) -> np.ndarray:
+    """Undo :func:`lift_to_3d`: drop the unit dims in front.
+
+    ``(N, C, 1, 1, L) -> (N, C, L)``, ``(N, C, 1, H, W) -> (N, C, H, W)``; a view.
+    """
+    return y.reshape(*y.shape[:2], *y.shape[2 + SPATIAL - nd :])
+
+
+def pad_front(values: tuple, nd: int, fill: int) -> tuple:
+    """An ``nd``-tuple as a 3-tuple, ``fill`` (the dim's neutral value) in front."""
+    return (fill,) * (SPATIAL - nd) + tuple(values)
+
+
+def check_input(input: Any, nd: int, layer: str) -> np.ndarray:
+    """A floating ``(C, *spatial)`` or ``(N, C, *spatial)`` array, empty only in the batch."""
     input = as_float_array(input, layer)
     if input.ndim not in (nd + 1, nd + 2) or 0 in input.shape[-nd - 1 :]:
         raise ValueError(
             f"{layer}: expected a {nd + 1}-D (unbatched) or {nd + 2}-D (batched) input, "
             f"non-empty except for the batch, got shape {input.shape}"
         )
+    return input
+
+
+def _geometry(input, kernel_size, stride, padding, dilation, ceil_mode, nd, layer):
+    """Validate; return the (N, C, D, H, W) input and 3-d kernel/stride/padding/dilation/out."""
+    input = check_input(input, nd, layer)
     kernel = _positive(kernel_size, nd, "kernel_size", layer)
     stride = kernel if stride is None else _positive(stride, nd, "stride", layer)
     dilation = _positive(dilation, nd, "dilation", layer)
@@ -72,97 +108,98 @@ def _geometry(input, kernel_size, stride, padding, dilation, ceil_mode, nd, laye
             f"(kernel_size={kernel}, stride={stride}, padding={padding}, dilation={dilation})"
         )
     x = input[None] if input.ndim == nd + 1 else input  # (C, ...) -> (1, C, ...)
-    if nd == 1:
-        x = lift_1d(x)
-        kernel, stride, padding, dilation, out = (
-            (1, *kernel),
-            (1, *stride),
-            (0, *padding),
-            (1, *dilation),
-            (1, *out),
-        )
-    return x, kernel, stride, padding, dilation, out
+    kernel, stride, dilation, out = (pad_front(v, nd, 1) for v in (kernel, stride, dilation, out))
+    return lift_to_3d(x, nd), kernel, stride, pad_front(padding, nd, 0), dilation, out
 
 
 def _restore(y: np.ndarray, input: np.ndarray, nd: int) -> np.ndarray:
-    """Back to the caller's layout: drop the unit height of 1-d, then a batch axis we added."""
-    if nd == 1:
-        y = y[:, :, 0]  # (N, C, 1, L) -> (N, C, L)
-    return y[0] if input.ndim == nd + 1 else y
+    """Back to the caller's layout: drop the unit dims of 1-d/2-d, then a batch axis we added."""
+    y = drop_to_nd(y, nd)
+    return y[0] if np.ndim(input) == nd + 1 else y
 
 
 def _window_padding(size, kernel, stride, padding, dilation, out):
-    """``(before, after)`` per dim so that every one of the ``out`` windows fits.
+    """``(before, after)`` per dim of ``(N, C, D, H, W)`` so that every window fits.
 
-    The bottom/right side gets at least ``padding``, more when a ceil-mode window
-    runs past it.
+    The far side gets at least ``padding``, more when a ceil-mode window runs past it.
     """
     widths = [(0, 0), (0, 0)]
-    for a in range(2):
+    for a in range(SPATIAL):
         extent = dilation[a] * (kernel[a] - 1) + 1
         needed = (out[a] - 1) * stride[a] + extent - size[a] - padding[a]
         widths.append((padding[a], max(padding[a], needed)))
     return widths
 
 
+def kernel_offsets(kernel, stride, dilation, out) -> Iterator[tuple[tuple, tuple]]:
+    """Each kernel offset ``(i, j, l)`` in scan order, with the slices of the padded input
+    that hold that offset of every window: ``padded[..., slices]`` is ``(N, C, Do, Ho, Wo)``."""
+    for offset in itertools.product(*(range(k) for k in kernel)):
+        yield (
+            offset,
+            tuple(
+                slice(o * d, o * d + s * (n - 1) + 1, s)
+                for o, d, s, n in zip(offset, dilation, stride, out)
+            ),
+        )
+
+
+def _plane_index(coords: list[np.ndarray], size: tuple) -> np.ndarray:
+    """Torch's flat index ``(d * H + h) * W + w`` for every (depth, row, column) triple."""
+    d, h, w = coords
+    return (d[:, None, None] * size[1] + h[None, :, None]) * size[2] + w[None, None, :]
+
+
 def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, nd, layer):
     """Output and torch's indices (flat into each input plane), both in the caller's layout.
 
-    Torch's scan, vectorized over every window at once: a loop over the ``kh*kw``
-    kernel offsets (not over pixels) keeps a running maximum and its index; offset
-    ``(i, j)`` of all windows is one strided slice of the padded input.
+    Torch's scan, vectorized over every window at once: a loop over the kernel
+    offsets (not over pixels) keeps a running maximum and its index; offset
+    ``(i, j, l)`` of all windows is one strided slice of the padded input.
     """
     x, kernel, stride, padding, dilation, out = _geometry(
         input, kernel_size, stride, padding, dilation, ceil_mode, nd, layer
     )
-    n, c, _, width = x.shape
-    widths = _window_padding(x.shape[2:], kernel, stride, padding, dilation, out)
+    n, c, *size = x.shape
+    widths = _window_padding(size, kernel, stride, padding, dilation, out)
     # -inf padding never replaces the running maximum (the comparison is strict),
     # so it acts as if the scan skipped it, as torch's does
     padded = np.pad(x, widths, constant_values=-np.inf) if any(map(any, widths)) else x
-    kh, kw = kernel
-    (sh, sw), (dh, dw) = stride, dilation
-    starts = [np.arange(out[a]) * stride[a] - padding[a] for a in range(2)]  # window corners
-
-    def plane_index(rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
-        """Torch's index ``h * W + w`` for one row per output row, one column per column."""
-        return rows[:, None] * width + cols[None, :]  # (Ho, Wo)
-
-    # Torch's scan starts at the first offset past the top/left padding,
+    starts = [np.arange(out[a]) * stride[a] - padding[a] for a in range(SPATIAL)]  # corners
+    # Torch's scan starts at the first offset past the front padding,
     # ceil(overlap / dilation); a window holding only -inf (or only padding, which
     # dilation allows) keeps pointing there, even when that lies past the input.
     first = [starts[a] - (np.minimum(starts[a], 0) // dilation[a]) * dilation[a]
-             for a in range(2)]  # fmt: skip
-    indices = np.broadcast_to(plane_index(*first), (n, c, *out))
+             for a in range(SPATIAL)]  # fmt: skip
+    indices = np.broadcast_to(_plane_index(first, size), (n, c, *out))
     best = np.full((n, c, *out), -np.inf, dtype=x.dtype)  # the running maximum
     has_nan = bool(np.isnan(x).any())  # one pass; the NaN rule below only when needed
-    for i in range(kh):
-        for j in range(kw):
-            rows = slice(i * dh, i * dh + sh * (out[0] - 1) + 1, sh)
-            cols = slice(j * dw, j * dw + sw * (out[1] - 1) + 1, sw)
-            value = padded[:, :, rows, cols]  # offset (i, j) of every window: (N, C, Ho, Wo)
-            # torch's rule: replace when greater (ties keep the first) or when NaN
-            # (so a NaN always wins, and the last NaN in scan order is kept)
-            better = value > best
-            if has_nan:
-                better |= np.isnan(value)
-            indices = np.where(better, plane_index(starts[0] + i * dh, starts[1] + j * dw), indices)
-            np.maximum(best, value, out=best)  # NaN-propagating: the same values as the rule
+    for offset, window in kernel_offsets(kernel, stride, dilation, out):
+        value = padded[(..., *window)]  # this offset of every window: (N, C, Do, Ho, Wo)
+        # torch's rule: replace when greater (ties keep the first) or when NaN
+        # (so a NaN always wins, and the last NaN in scan order is kept)
+        better = value > best
+        if has_nan:
+            better |= np.isnan(value)
+        taps = [starts[a] + offset[a] * dilation[a] for a in range(SPATIAL)]
+        indices = np.where(better, _plane_index(taps, size), indices)
+        np.maximum(best, value, out=best)  # NaN-propagating: the same values as the rule
     return _restore(best, input, nd), _restore(indices, input, nd)
 
 
 def scatter_to_plane(
-    grad_output: np.ndarray, indices: np.ndarray, input_shape: tuple, plane: int
+    grad_output: np.ndarray, indices: np.ndarray, input_shape: tuple, plane: int, nd: int = 2
 ) -> np.ndarray:
     """Add each output gradient at its flat ``index`` into its (sample, channel) plane.
 
-    ``np.bincount`` does the scatter-add in one vectorized call; it sums in float64
-    (wider than float32 inputs, which only removes rounding), then the result is
-    cast back to the gradient's dtype.
+    ``grad_output`` and ``indices`` are ``(..., *out)`` with ``nd`` trailing spatial
+    dims. ``np.bincount`` does the scatter-add in one vectorized call; it sums in
+    float64 (wider than float32 inputs, which only removes rounding), then the
+    result is cast back to the gradient's dtype.
     """
     g = np.asarray(grad_output)
-    planes = g.size // max(indices.shape[-1] * indices.shape[-2], 1)
-    lead = np.arange(planes).reshape(*g.shape[:-2], 1, 1) * plane  # offset of each plane
+    planes = g.size // max(int(np.prod(indices.shape[-nd:])), 1)
+    lead = np.arange(planes).reshape(*g.shape[:-nd], *(1,) * nd) * plane  # each plane's offset
     # an index outside the plane marks a window that held only padding: its maximum
     # is the -inf padding, which has no input element to send a gradient to
     inside = (indices >= 0) & (indices < plane)
@@ -188,12 +225,56 @@ def _max_pool_backward(grad_output, input, kernel_size, stride, padding, dilatio
     _check_grad(grad_output, indices.shape, layer)
     input = np.asarray(input)
     plane = int(np.prod(input.shape[-nd:]))
-    g = np.asarray(grad_output)
-    if input.ndim == nd + 1:
-        g, indices = g[None], indices[None]  # unbatched: (C, ...) -> (1, C, ...)
-    if nd == 1:
-        g, indices = lift_1d(g), lift_1d(indices)  # (N, C, L) -> (N, C, 1, L)
-    return scatter_to_plane(g, indices, input.shape, plane)
+    return scatter_to_plane(grad_output, indices, input.shape, plane, nd)
+
+
+def max_pool3d(
+    input: np.ndarray,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+):
+    r"""3-d max pooling: the largest value in each window.
+
+    .. math:: y[n, c, t, h, w] = \max_{i < k_t,\, j < k_h,\, l < k_w}
+              x_{pad}[n, c, t s_t + i d_t - p_t, h s_h + j d_h - p_h, w s_w + l d_w - p_w]
+
+    padding is :math:`-\infty` (it never wins). Shapes: ``(N, C, D, H, W)`` or
+    ``(C, D, H, W)`` -> ``(N, C, Do, Ho, Wo)``; ``stride`` defaults to ``kernel_size``.
+    With ``return_indices`` also returns where each maximum came from, as a flat
+    index ``(t * H + h) * W + w`` into its input volume (int64). Ties: see the
+    module doc. Torch: ``torch.nn.functional.max_pool3d``.
+    """
+    output, indices = _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, 3,
+                                "max_pool3d")  # fmt: skip
+    return (output, indices) if return_indices else output
+
+
+def max_pool3d_backward(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    kernel_size: Any,
+    stride: Any = None,
+    padding: Any = 0,
+    dilation: Any = 1,
+    ceil_mode: bool = False,
+    return_indices: bool = False,
+    *,
+    indices: np.ndarray | None = None,
+) -> np.ndarray:
+    r"""Gradient of :func:`max_pool3d`: each window's gradient goes to its maximum.
+
+    .. math:: \frac{\partial L}{\partial x[n, c, u]} =
+              \sum_{(t, h, w)\,:\,\text{index}[n, c, t, h, w] = u} g[n, c, t, h, w]
+
+    ``indices`` are the forward's; recomputed from ``input`` when not given. A
+    window of padding only gets no input element, as in :func:`max_pool2d_backward`.
+    """
+    return _max_pool_backward(grad_output, input, kernel_size, stride, padding, dilation,
+                              ceil_mode, indices, 3, "max_pool3d")  # fmt: skip
 
 
 def max_pool2d(

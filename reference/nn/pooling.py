@@ -1,9 +1,10 @@
-"""Pooling modules with torch's names, arguments, defaults and ``repr``.
+"""Pooling modules with torch's names, arguments, defaults and ``repr``, 1-d to 3-d.
 
-Thin wrappers around :mod:`reference.functional.pooling` and
-:mod:`reference.functional.adaptive_pooling`. Max pooling saves the forward's
-indices, so the backward sends each gradient to exactly the element the forward
-picked (torch's tie rule); ``return_indices=True`` also returns them.
+Thin wrappers around :mod:`reference.functional.pooling`,
+:mod:`reference.functional.avg_pooling` and :mod:`reference.functional.adaptive_pooling`.
+Max pooling saves the forward's indices, so the backward sends each gradient to
+exactly the element the forward picked (torch's tie rule); ``return_indices=True``
+also returns them.
 """
 
 from __future__ import annotations
@@ -17,8 +18,9 @@ from .._validate import as_float_array
 from .module import Module
 
 __all__ = [
-    "MaxPool1d", "MaxPool2d", "AvgPool1d", "AvgPool2d",
-    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveMaxPool1d", "AdaptiveMaxPool2d",
+    "MaxPool1d", "MaxPool2d", "MaxPool3d", "AvgPool1d", "AvgPool2d", "AvgPool3d",
+    "AdaptiveAvgPool1d", "AdaptiveAvgPool2d", "AdaptiveAvgPool3d",
+    "AdaptiveMaxPool1d", "AdaptiveMaxPool2d", "AdaptiveMaxPool3d",
 ]  # fmt: skip
 
 
@@ -44,9 +46,8 @@ class _MaxPoolNd(Module):
         self._cache: tuple | None = None
 
     def _functional(self):
-        if self._nd == 1:
-            return F.max_pool1d, F.max_pool1d_backward
-        return F.max_pool2d, F.max_pool2d_backward
+        name = f"max_pool{self._nd}d"
+        return getattr(F, name), getattr(F, f"{name}_backward")
 
     def _args(self) -> tuple:
         return self.kernel_size, self.stride, self.padding, self.dilation, self.ceil_mode
@@ -80,6 +81,13 @@ class MaxPool2d(_MaxPoolNd):
     ``kernel_size``; padding is -inf and may be at most half the kernel)."""
 
     _nd = 2
+
+
+class MaxPool3d(_MaxPoolNd):
+    """``torch.nn.MaxPool3d``: :func:`~reference.functional.max_pool3d` (stride defaults to
+    ``kernel_size``; padding is -inf and may be at most half the kernel)."""
+
+    _nd = 3
 
 
 class AvgPool1d(Module):
@@ -119,9 +127,10 @@ class AvgPool1d(Module):
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
 
 
-class AvgPool2d(Module):
-    """``torch.nn.AvgPool2d``: :func:`~reference.functional.avg_pool2d`, with torch's
-    divisor rule for ``ceil_mode``, ``count_include_pad`` and ``divisor_override``."""
+class _AvgPoolNd(Module):
+    """2-d and 3-d average pooling: the same arguments, stored as given (as torch does)."""
+
+    _nd = 2
 
     def __init__(
         self,
@@ -147,13 +156,28 @@ class AvgPool2d(Module):
 
     def forward(self, input: np.ndarray) -> np.ndarray:
         self._input = as_float_array(input, repr(self))
-        return F.avg_pool2d(self._input, *self._args())
+        return getattr(F, f"avg_pool{self._nd}d")(self._input, *self._args())
 
     def backward(self, grad_output: np.ndarray) -> np.ndarray:
-        return F.avg_pool2d_backward(grad_output, self._require_cache(self._input), *self._args())
+        backward = getattr(F, f"avg_pool{self._nd}d_backward")
+        return backward(grad_output, self._require_cache(self._input), *self._args())
 
     def extra_repr(self) -> str:
         return f"kernel_size={self.kernel_size}, stride={self.stride}, padding={self.padding}"
+
+
+class AvgPool2d(_AvgPoolNd):
+    """``torch.nn.AvgPool2d``: :func:`~reference.functional.avg_pool2d`, with torch's
+    divisor rule for ``ceil_mode``, ``count_include_pad`` and ``divisor_override``."""
+
+    _nd = 2
+
+
+class AvgPool3d(_AvgPoolNd):
+    """``torch.nn.AvgPool3d``: :func:`~reference.functional.avg_pool3d`, with torch's
+    divisor rule for ``ceil_mode``, ``count_include_pad`` and ``divisor_override``."""
+
+    _nd = 3
 
 
 class _AdaptiveAvgPoolNd(Module):
@@ -165,9 +189,8 @@ class _AdaptiveAvgPoolNd(Module):
         self._input: np.ndarray | None = None
 
     def _functional(self):
-        if self._nd == 1:
-            return F.adaptive_avg_pool1d, F.adaptive_avg_pool1d_backward
-        return F.adaptive_avg_pool2d, F.adaptive_avg_pool2d_backward
+        name = f"adaptive_avg_pool{self._nd}d"
+        return getattr(F, name), getattr(F, f"{name}_backward")
 
     def forward(self, input: np.ndarray) -> np.ndarray:
         self._input = as_float_array(input, repr(self))
@@ -194,6 +217,13 @@ class AdaptiveAvgPool2d(_AdaptiveAvgPoolNd):
     _nd = 2
 
 
+class AdaptiveAvgPool3d(_AdaptiveAvgPoolNd):
+    """``torch.nn.AdaptiveAvgPool3d``: :func:`~reference.functional.adaptive_avg_pool3d`
+    (``output_size`` an int or a triple; ``None`` keeps that input size)."""
+
+    _nd = 3
+
+
 class _AdaptiveMaxPoolNd(Module):
     _nd = 2
 
@@ -204,9 +234,8 @@ class _AdaptiveMaxPoolNd(Module):
         self._cache: tuple | None = None
 
     def _functional(self):
-        if self._nd == 1:
-            return F.adaptive_max_pool1d, F.adaptive_max_pool1d_backward
-        return F.adaptive_max_pool2d, F.adaptive_max_pool2d_backward
+        name = f"adaptive_max_pool{self._nd}d"
+        return getattr(F, name), getattr(F, f"{name}_backward")
 
     def forward(self, input: np.ndarray) -> Any:
         input = as_float_array(input, repr(self))
@@ -232,6 +261,13 @@ class AdaptiveMaxPool2d(_AdaptiveMaxPoolNd):
     """``torch.nn.AdaptiveMaxPool2d``: :func:`~reference.functional.adaptive_max_pool2d`."""
 
     _nd = 2
+
+
+class AdaptiveMaxPool3d(_AdaptiveMaxPoolNd):
+    """``torch.nn.AdaptiveMaxPool3d``: :func:`~reference.functional.adaptive_max_pool3d`
+    (``output_size`` an int or a triple; ``None`` keeps that input size)."""
+
+    _nd = 3
 
 
 def _single(value: Any) -> tuple:
