@@ -1,5 +1,6 @@
 """The remaining activation modules: ``PReLU`` (with its learned ``weight``), ``GLU``,
-``Threshold``, ``Hardshrink``, ``Softshrink``, ``Tanhshrink``, ``Softmin``, ``Softmax2d``.
+``Threshold``, ``Hardshrink``, ``Softshrink``, ``Tanhshrink``, ``Softmin``, ``Softmax2d``,
+and ``RReLU`` (random slopes in training, :mod:`reference.functional.rrelu`).
 
 Names, constructor arguments, defaults, attributes and ``repr`` are torch's; the
 backward of each calls its functional pair in :mod:`reference.functional.activation_extra`
@@ -14,14 +15,15 @@ import numpy as np
 
 from .._validate import as_float_array, check_ndim
 from ..functional import activation_extra as FX
+from ..functional.rrelu import check_bounds, rrelu, rrelu_backward, rrelu_noise
 from ..functional.softmax import softmax, softmax_backward
 from .activation import _Activation, _inplace_repr
-from .init import resolve_dtype
+from .init import resolve_dtype, resolve_rng
 from .module import Module, Parameter
 
 __all__ = [
     "PReLU", "GLU", "Threshold", "Hardshrink", "Softshrink", "Tanhshrink", "Softmin",
-    "Softmax2d",
+    "Softmax2d", "RReLU",
 ]  # fmt: skip
 
 
@@ -197,3 +199,64 @@ class Softmax2d(_Activation):
 
     def _backward(self, grad_output, input, output):
         return softmax_backward(grad_output, input, -3, output=output)
+
+
+class RReLU(Module):
+    r"""``torch.nn.RReLU``: :math:`x` for :math:`x > 0`, else :math:`a x`, with :math:`a`
+    uniform on ``[lower, upper]`` per element in training and ``(lower + upper) / 2`` in
+    evaluation (:func:`reference.functional.rrelu`).
+
+    Each training forward draws its slopes from the module's own generator (``rng``,
+    keyword-only: a Generator or a seed) unless some were imposed: set ``module.noise``
+    to an array of the input's shape (torch's ``noise``, read with
+    ``harness.dropout_masks.torch_rrelu_noise``) and the next training forward uses it,
+    then clears it back to ``None``. ``last_noise`` keeps the slopes that forward used
+    (1 where ``x > 0``, as torch's; ``None`` after an evaluation forward). torch checks
+    ``lower <= upper`` at the first forward; we check at once.
+    """
+
+    def __init__(
+        self,
+        lower: float = 1.0 / 8,
+        upper: float = 1.0 / 3,
+        inplace: bool = False,
+        *,
+        rng: np.random.Generator | int | None = None,
+    ):
+        super().__init__()
+        check_bounds(lower, upper, "RReLU")
+        self.lower = lower
+        self.upper = upper
+        self.inplace = inplace
+        self.rng = resolve_rng(rng)
+        self.noise: np.ndarray | None = None
+        self.last_noise: np.ndarray | None = None
+        self._cache: tuple | None = None
+
+    def forward(self, input: np.ndarray) -> np.ndarray:
+        input = as_float_array(input, repr(self))
+        noise = None
+        if self.training:
+            noise = self.noise
+            if noise is None:
+                noise = rrelu_noise(input, self.lower, self.upper, self.rng)
+        output = rrelu(input, self.lower, self.upper, self.training, noise=noise)
+        if self.training:
+            # torch's noise: the slope where x <= 0, 1 elsewhere, in the input's dtype
+            noise = np.where(input <= 0, np.asarray(noise, dtype=input.dtype), 1)
+            self.noise = None
+        self.last_noise = noise
+        self._cache = (input, self.training, noise)
+        return output
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        input, training, noise = self._require_cache(self._cache)
+        if np.shape(grad_output) != input.shape:
+            raise ValueError(
+                f"{self!r}.backward: grad_output must have the output's shape {input.shape}, "
+                f"got {np.shape(grad_output)}"
+            )
+        return rrelu_backward(grad_output, input, self.lower, self.upper, training, noise=noise)
+
+    def extra_repr(self) -> str:
+        return f"lower={self.lower}, upper={self.upper}{_inplace_repr(self.inplace, True)}"

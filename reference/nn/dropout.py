@@ -1,5 +1,6 @@
 """``Dropout``, ``Dropout1d``, ``Dropout2d``, ``Dropout3d``: modules around
-:mod:`reference.functional.dropout`.
+:mod:`reference.functional.dropout`; ``AlphaDropout``, ``FeatureAlphaDropout`` around
+:mod:`reference.functional.alpha_dropout`, with the same ``mask`` mechanism.
 
 Each training forward draws a keep-mask from the module's own generator (``rng``,
 keyword-only: a Generator or a seed) unless one was imposed: set ``module.mask``
@@ -21,7 +22,9 @@ from ..functional.dropout import check_p, dropout_mask, dropout_mask_shape
 from .init import resolve_rng
 from .module import Module
 
-__all__ = ["Dropout", "Dropout1d", "Dropout2d", "Dropout3d"]
+__all__ = [
+    "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout",
+]  # fmt: skip
 
 
 class _DropoutNd(Module):
@@ -94,3 +97,58 @@ class Dropout3d(_DropoutNd):
     """``torch.nn.Dropout3d``: zero whole channels of ``(N, C, D, H, W)`` or ``(C, D, H, W)``."""
 
     _kind = "dropout3d"
+
+
+class _AlphaDropoutNd(_DropoutNd):
+    """Alpha dropout's plumbing: ``mask``/``last_mask`` as above; torch draws no mask for
+    ``p = 0``, ``p = 1``, an empty input or evaluation, and neither do we (``last_mask``
+    is then ``None``; an imposed mask is still cleared by a training forward)."""
+
+    _feature = False
+
+    def _functionals(self):
+        if self._feature:
+            return F.feature_alpha_dropout, F.feature_alpha_dropout_backward
+        return F.alpha_dropout, F.alpha_dropout_backward
+
+    def forward(self, input: np.ndarray) -> np.ndarray:
+        input = as_float_array(input, repr(self))
+        functional = self._functionals()[0]
+        mask = None
+        if self.training and 0 < self.p < 1 and input.size > 0:
+            mask = self.mask
+            if mask is None:
+                shape = F.alpha_dropout_mask_shape(input.shape, self._feature)
+                mask = dropout_mask(shape, self.p, self.rng)
+            mask = np.asarray(mask)
+        output = functional(input, self.p, self.training, mask=mask)
+        if self.training:
+            self.mask = None
+        self.last_mask = mask
+        self._cache = (input, self.training, mask)
+        return output
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        input, training, mask = self._require_cache(self._cache)
+        grad_output = as_float_array(grad_output, repr(self), "grad_output")
+        if grad_output.shape != input.shape:
+            raise ValueError(
+                f"{self!r}.backward: grad_output must have the output's shape "
+                f"{input.shape}, got {grad_output.shape}"
+            )
+        return self._functionals()[1](grad_output, input, self.p, training, mask=mask)
+
+
+class AlphaDropout(_AlphaDropoutNd):
+    """``torch.nn.AlphaDropout``: a dropped element becomes SELU's saturation value, then
+    an affine map keeps mean 0 and variance 1 (:func:`~reference.functional.alpha_dropout`);
+    the identity in evaluation. Any input shape."""
+
+    _feature = False
+
+
+class FeatureAlphaDropout(_AlphaDropoutNd):
+    """``torch.nn.FeatureAlphaDropout``: alpha dropout of whole channels, one keep bit per
+    ``(dim 0, dim 1)`` pair (torch takes dim 0 as the batch at every rank; at least 2-D)."""
+
+    _feature = True
