@@ -12,7 +12,8 @@ to the power :math:`\beta`,
           \qquad W(c) = [c - \lfloor n/2 \rfloor,\; c + \lfloor (n-1)/2 \rfloor],
 
 the window zero-padded at both ends of the channel axis and always divided by
-:math:`n` (``size``), as torch's average pool with ``count_include_pad`` does.
+:math:`n` (``size``), as torch's average pool with ``count_include_pad`` does, and the
+older ``CrossMapLRN2d`` (:func:`cross_map_lrn2d`), whose window torch computes otherwise.
 """
 
 from __future__ import annotations
@@ -32,6 +33,8 @@ __all__ = [
     "rms_norm_backward",
     "local_response_norm",
     "local_response_norm_backward",
+    "cross_map_lrn2d",
+    "cross_map_lrn2d_backward",
 ]
 
 
@@ -218,4 +221,114 @@ def local_response_norm_backward(
     scale = base**-beta  # d^-beta
     through_base = grad_output * input * scale / base  # g_c x_c d_c^(-beta-1)
     gathered = _channel_window_sum(through_base, (size - 1) // 2, size // 2, size)
+    return grad_output * scale - (2 * alpha * beta / size) * input * gathered
+
+
+# -- cross_map_lrn2d (torch.nn.CrossMapLRN2d) -------------------------------------------
+
+
+def _check_cross_map(input: Any, size: Any, name: str) -> tuple[np.ndarray, int]:
+    input = as_float_array(input, name)
+    if input.ndim != 4:
+        raise ValueError(f"{name}: expected a 4-D input (N, C, H, W), got shape {input.shape}")
+    if input.shape[1] == 0:
+        raise ValueError(f"{name}: expected at least one channel, got input of shape {input.shape}")
+    return input, check_positive_int(size, name, "size (the channel window)")
+
+
+def _cross_map_base(x: np.ndarray, size: int, alpha: float, k: float) -> np.ndarray:
+    r"""torch's :math:`d_c = k + \frac{\alpha}{n}\big(\sum_{|j - c| < P} x_j^2
+    + [c \ge P]\,x_0^2\big)`, :math:`P = \lfloor (n-1)/2 \rfloor + 1`."""
+    reach = (size - 1) // 2 + 1  # torch's pre_pad, P
+    squares = x * x
+    sums = _channel_window_sum(squares, reach - 1, reach - 1, 2 * reach - 1)
+    sums[:, reach:] += squares[:, :1]  # torch's running sum never takes channel 0 out
+    return sums * (alpha / size) + k
+
+
+def cross_map_lrn2d(
+    input: np.ndarray, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1
+) -> np.ndarray:
+    r"""``torch.nn.CrossMapLRN2d``'s forward, as torch computes it.
+
+    .. math:: y_c = x_c\, d_c^{-\beta}, \qquad d_c = k + \frac{\alpha}{n}
+              \Big(\sum_{j = c - P + 1}^{c + P - 1} x_j^2 + [c \ge P]\; x_0^2\Big),
+              \qquad P = \lfloor (n - 1)/2 \rfloor + 1
+
+    (channels outside ``[0, C)`` count as zeros). Torch builds :math:`d` as a running sum
+    over the channels (``torch/nn/modules/_functions.py``): it adds channel
+    :math:`c + P - 1` and takes out channel :math:`c - P` only when :math:`c > P`, so
+    channel 0, due out at :math:`c = P`, stays in every later window. Unlike
+    :func:`local_response_norm`, an even ``size`` spans :math:`n - 1` channels (still
+    divided by :math:`n`). Both quirks are torch's forward, kept here as they are.
+
+    Shapes: input ``(N, C, H, W)`` -> the input's.
+    """
+    input, size = _check_cross_map(input, size, "cross_map_lrn2d")
+    if input.size == 0:
+        return input.copy()
+    return input * _cross_map_base(input, size, alpha, k) ** -beta
+
+
+def cross_map_lrn2d_backward(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    size: int,
+    alpha: float = 1e-4,
+    beta: float = 0.75,
+    k: float = 1,
+) -> np.ndarray:
+    r"""Gradient of :func:`cross_map_lrn2d` (the derivative of torch's forward).
+
+    With :math:`r_c = g_c\, x_c\, d_c^{-\beta-1}` and :math:`W(c)` the channels in
+    :math:`d_c`:
+
+    .. math:: \frac{\partial L}{\partial x_i} = g_i\, d_i^{-\beta}
+              - \frac{2\alpha\beta}{n}\, x_i \sum_{c\,:\,i \in W(c)} r_c,
+
+    the symmetric window :math:`|c - i| < P`, and for :math:`i = 0` also every
+    :math:`c \ge P`. Torch's hand-written backward is not this one: it gathers
+    :math:`r` over :math:`[i - \lceil n/2 \rceil,\ i + \lfloor n/2 \rfloor - 1]`
+    (:func:`cross_map_lrn2d_torch_backward`), a window one channel off the forward's and
+    blind to channel 0's extra term, and it raises for ``size=1``.
+    """
+    input, size = _check_cross_map(input, size, "cross_map_lrn2d_backward")
+    grad_output = check_grad_shape(grad_output, input, "cross_map_lrn2d_backward")
+    if input.size == 0:
+        return np.zeros_like(input)
+    reach = (size - 1) // 2 + 1
+    base = _cross_map_base(input, size, alpha, k)
+    scale = base**-beta
+    through_base = grad_output * input * scale / base  # r_c
+    gathered = _channel_window_sum(through_base, reach - 1, reach - 1, 2 * reach - 1)
+    gathered[:, 0] += through_base[:, reach:].sum(axis=1)  # channel 0 is in every d_c, c >= P
+    return grad_output * scale - (2 * alpha * beta / size) * input * gathered
+
+
+def cross_map_lrn2d_torch_backward(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    size: int,
+    alpha: float = 1e-4,
+    beta: float = 0.75,
+    k: float = 1,
+) -> np.ndarray:
+    r"""What torch's ``CrossMapLRN2d.backward`` returns, which is *not* the gradient of its
+    forward (kept to document torch, not exported):
+
+    .. math:: g_i\, d_i^{-\beta} - \frac{2\alpha\beta}{n}\, x_i
+              \sum_{c = i - \lceil n/2 \rceil}^{i + \lfloor n/2 \rfloor - 1} \frac{g_c\, y_c}{d_c}
+
+    (a port of Lua torch's 1-based ``narrow(1, inversePrePad, C)`` kept the start
+    unshifted). It agrees with :func:`cross_map_lrn2d_backward` only where both windows
+    cover every channel. ``size=1`` raises, as torch's does.
+    """
+    input, size = _check_cross_map(input, size, "cross_map_lrn2d_torch_backward")
+    grad_output = check_grad_shape(grad_output, input, "cross_map_lrn2d_torch_backward")
+    if size == 1:
+        raise RuntimeError("cross_map_lrn2d_torch_backward: torch's backward fails for size=1")
+    base = _cross_map_base(input, size, alpha, k)
+    scale = base**-beta
+    ratio = grad_output * input * scale / base  # g_c y_c / d_c
+    gathered = _channel_window_sum(ratio, (size + 1) // 2, size // 2 - 1, size)
     return grad_output * scale - (2 * alpha * beta / size) * input * gathered

@@ -1,4 +1,4 @@
-r"""``BatchNorm1d/2d`` and ``InstanceNorm1d/2d``: the modules that keep running statistics.
+r"""``BatchNorm1d/2d/3d`` and ``InstanceNorm1d/2d/3d``: the modules that keep running statistics.
 
 Thin wrappers around :func:`reference.functional.batch_norm` and
 :func:`reference.functional.instance_norm`. They share torch's ``_NormBase``: an
@@ -27,7 +27,10 @@ from .._validate import (
 from .init import resolve_dtype
 from .module import Module, Parameter
 
-__all__ = ["BatchNorm1d", "BatchNorm2d", "InstanceNorm1d", "InstanceNorm2d"]
+__all__ = [
+    "BatchNorm1d", "BatchNorm2d", "BatchNorm3d",
+    "InstanceNorm1d", "InstanceNorm2d", "InstanceNorm3d",
+]  # fmt: skip
 
 
 class _NormBase(Module):
@@ -141,6 +144,9 @@ class _BatchNorm(_NormBase):
                 f"{self!r}: expected more than 1 value per channel when training, got input of "
                 f"shape {input.shape}; use a batch of at least 2 (or call .eval())"
             )
+        if self.eps < 0 or (use_batch_stats and self.eps == 0):  # torch 2.13's F.batch_norm
+            bound = "positive with batch statistics" if use_batch_stats else "non-negative"
+            raise ValueError(f"{self!r}: batch_norm eps must be {bound}, got {self.eps}")
         # after torch's Python-side checks (they raise first), before anything is counted
         self._check_dtypes(input, with_running_stats=True)
         factor = 0.0 if self.momentum is None else self.momentum
@@ -194,6 +200,13 @@ class BatchNorm2d(_BatchNorm):
 
     _ndims = (4,)
     _layout = "(N, C, H, W); add a batch dimension with input[None]"
+
+
+class BatchNorm3d(_BatchNorm):
+    """``torch.nn.BatchNorm3d``: input ``(N, C, D, H, W)``, statistics per channel C."""
+
+    _ndims = (5,)
+    _layout = "(N, C, D, H, W); add a batch dimension with input[None]"
 
 
 class _InstanceNorm(_NormBase):
@@ -297,3 +310,9 @@ class InstanceNorm2d(_InstanceNorm):
     """``torch.nn.InstanceNorm2d``: input ``(N, C, H, W)`` or unbatched ``(C, H, W)``."""
 
     _spatial = 2
+
+
+class InstanceNorm3d(_InstanceNorm):
+    """``torch.nn.InstanceNorm3d``: input ``(N, C, D, H, W)`` or unbatched ``(C, D, H, W)``."""
+
+    _spatial = 3

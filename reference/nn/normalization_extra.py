@@ -1,8 +1,9 @@
-"""``RMSNorm`` and ``LocalResponseNorm``: normalization by a root mean square.
+"""``RMSNorm``, ``LocalResponseNorm``, ``CrossMapLRN2d``: normalization by a root mean square.
 
-Thin wrappers around :func:`reference.functional.rms_norm.rms_norm` and
-:func:`reference.functional.rms_norm.local_response_norm`; both behave the same in
-training and evaluation and keep no running statistics.
+Thin wrappers around :func:`reference.functional.rms_norm.rms_norm`,
+:func:`reference.functional.rms_norm.local_response_norm` and
+:func:`reference.functional.rms_norm.cross_map_lrn2d`; all behave the same in training
+and evaluation and keep no running statistics.
 """
 
 from __future__ import annotations
@@ -14,6 +15,8 @@ import numpy as np
 
 from .._validate import as_float_array, check_positive_int
 from ..functional.rms_norm import (
+    cross_map_lrn2d,
+    cross_map_lrn2d_backward,
     local_response_norm,
     local_response_norm_backward,
     rms_norm,
@@ -23,7 +26,7 @@ from .init import resolve_dtype
 from .module import Module, Parameter
 from .normalization import _check_grad, _check_trailing, _normalized_shape
 
-__all__ = ["RMSNorm", "LocalResponseNorm"]
+__all__ = ["RMSNorm", "LocalResponseNorm", "CrossMapLRN2d"]
 
 
 class RMSNorm(Module):
@@ -109,6 +112,47 @@ class LocalResponseNorm(Module):
         input = self._require_cache(self._input)
         grad_output = _check_grad(self, grad_output, input)
         return local_response_norm_backward(
+            grad_output, input, self.size, self.alpha, self.beta, self.k
+        )
+
+    def extra_repr(self) -> str:
+        return f"{self.size}, alpha={self.alpha}, beta={self.beta}, k={self.k}"
+
+
+class CrossMapLRN2d(Module):
+    r"""``torch.nn.CrossMapLRN2d``: Lua torch's cross-channel LRN, on ``(N, C, H, W)`` only.
+
+    .. math:: y_c = x_c \Big(k + \frac{\alpha}{n}\, \textstyle\sum_{j \in W(c)} x_j^2\Big)^{-\beta}
+
+    with torch's window (:func:`reference.functional.rms_norm.cross_map_lrn2d`): for an
+    even ``size`` it spans ``size - 1`` channels, and channel 0 stays in every window
+    from :math:`c = \lfloor (n-1)/2 \rfloor + 1` on. The backward is the gradient of that
+    forward; torch's hand-written backward is not (one channel off; see
+    :func:`~reference.functional.rms_norm.cross_map_lrn2d_backward`), so the input
+    gradients of the two differ.
+    """
+
+    def __init__(self, size: int, alpha: float = 1e-4, beta: float = 0.75, k: float = 1):
+        super().__init__()
+        self.size = check_positive_int(size, "CrossMapLRN2d", "size")
+        self.alpha, self.beta, self.k = alpha, beta, k
+        self._input: np.ndarray | None = None
+
+    def forward(self, input: np.ndarray) -> np.ndarray:
+        input = as_float_array(input, repr(self))
+        if input.ndim != 4:
+            raise ValueError(
+                f"{self!r}: expected a 4-D input (N, C, H, W), got shape {input.shape}; add a "
+                "batch dimension with input[None]"
+            )
+        output = cross_map_lrn2d(input, self.size, self.alpha, self.beta, self.k)
+        self._input = input  # after the checks: a refused input leaves no cache
+        return output
+
+    def backward(self, grad_output: np.ndarray) -> np.ndarray:
+        input = self._require_cache(self._input)
+        grad_output = _check_grad(self, grad_output, input)
+        return cross_map_lrn2d_backward(
             grad_output, input, self.size, self.alpha, self.beta, self.k
         )
 
