@@ -1,4 +1,5 @@
-"""``Linear``: the module around :func:`reference.functional.linear`."""
+"""``Linear`` and ``Bilinear``: the modules around :func:`reference.functional.linear` and
+:func:`reference.functional.bilinear`."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from .._validate import as_float_array, check_dtypes, check_positive_int
 from .init import bias_bound, kaiming_uniform_bound, resolve_dtype, resolve_rng, uniform
 from .module import Module, Parameter
 
-__all__ = ["Linear"]
+__all__ = ["Linear", "Bilinear"]
 
 
 class Linear(Module):
@@ -82,4 +83,74 @@ class Linear(Module):
         return (
             f"in_features={self.in_features}, out_features={self.out_features}, "
             f"bias={self.bias is not None}"
+        )
+
+
+def _check_features(value: Any, name: str) -> int:
+    """A non-negative int: torch's Bilinear builds with in2_features or out_features 0."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < 0:
+        raise ValueError(f"Bilinear: {name} must be a non-negative integer, got {value!r}")
+    return int(value)
+
+
+class Bilinear(Module):
+    r"""Bilinear layer :math:`y = x_1^\top A\, x_2 + b` (``torch.nn.Bilinear``).
+
+    Parameters ``weight (out_features, in1_features, in2_features)`` and ``bias
+    (out_features,)`` start from torch's default, :math:`U(-1/\sqrt{in_1}, 1/\sqrt{in_1})`
+    for both (torch's ``reset_parameters`` bounds by ``weight.size(1)``); ``in1_features``
+    must be positive (torch raises for 0: the bound would divide by 0), the others may be
+    0. ``forward(input1, input2)`` takes ``(*, in1)`` and ``(*, in2)`` with the same ``*``
+    (empty: unbatched);
+    ``backward(grad_output)`` accumulates the parameter gradients and returns
+    ``(grad_input1, grad_input2)``. A dtype other than the parameters' raises torch's
+    ``RuntimeError``.
+    """
+
+    def __init__(
+        self,
+        in1_features: int,
+        in2_features: int,
+        out_features: int,
+        bias: bool = True,
+        device: Any = None,
+        dtype: Any = None,
+        *,
+        rng: np.random.Generator | int | None = None,
+    ):
+        super().__init__()
+        self.in1_features = check_positive_int(in1_features, "Bilinear", "in1_features")
+        self.in2_features = _check_features(in2_features, "in2_features")
+        self.out_features = _check_features(out_features, "out_features")
+        rng, dtype = resolve_rng(rng), resolve_dtype(dtype)
+        bound = 1.0 / np.sqrt(self.in1_features)
+        shape = (self.out_features, self.in1_features, self.in2_features)
+        self.weight = Parameter(uniform(rng, shape, bound, dtype))
+        if bias:
+            self.bias = Parameter(uniform(rng, (self.out_features,), bound, dtype))
+        else:
+            self.register_parameter("bias", None)
+        self._inputs: tuple[np.ndarray, np.ndarray] | None = None
+
+    def forward(self, input1: np.ndarray, input2: np.ndarray) -> np.ndarray:
+        bias = self.bias.data if self.bias is not None else None
+        output = F.bilinear(input1, input2, self.weight.data, bias)
+        self._inputs = (np.asarray(input1), np.asarray(input2))
+        return output
+
+    def backward(self, grad_output: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        input1, input2 = self._require_cache(self._inputs)
+        bias = self.bias.data if self.bias is not None else None
+        grad1, grad2, grad_weight, grad_bias = F.bilinear_backward(
+            grad_output, input1, input2, self.weight.data, bias
+        )
+        self.weight.accumulate_grad(grad_weight)
+        if self.bias is not None and grad_bias is not None:
+            self.bias.accumulate_grad(grad_bias)
+        return grad1, grad2
+
+    def extra_repr(self) -> str:
+        return (
+            f"in1_features={self.in1_features}, in2_features={self.in2_features}, "
+            f"out_features={self.out_features}, bias={self.bias is not None}"
         )
