@@ -11,6 +11,10 @@ for them). ``padding_idx``'s row receives no gradient; ``scale_grad_by_freq``
 divides each position's contribution by how often its index occurs in the batch;
 ``max_norm`` renormalizes the looked-up rows of the table **in place** before the
 lookup, as torch does (outside autograd: the renormalization is not differentiated).
+
+With ``sparse=True`` the weight's gradient is not a dense table but a
+:class:`SparseRows`: torch's sparse COO gradient, one row of values per looked-up
+position (repeats not summed), which ``SparseAdam`` and ``SGD`` consume.
 """
 
 from __future__ import annotations
@@ -21,7 +25,7 @@ import numpy as np
 
 from .._validate import as_float_array
 
-__all__ = ["embedding", "embedding_backward", "embedding_renorm_"]
+__all__ = ["SparseRows", "embedding", "embedding_backward", "embedding_renorm_"]
 
 # torch's embedding kernels take int32 and int64 indices and refuse every other dtype
 INDEX_DTYPES = (np.dtype(np.int32), np.dtype(np.int64))
@@ -64,6 +68,109 @@ def normalize_padding_idx(padding_idx: int | None, num_embeddings: int, name: st
     return int(padding_idx) % num_embeddings
 
 
+class SparseRows:
+    r"""A gradient that touches only some rows of a table: torch's sparse COO gradient of
+    ``Embedding(sparse=True)``'s weight (``sparse_dim = 1``).
+
+    ``indices (k,)`` (int64) are rows of a tensor of ``shape (num_embeddings, *row)``
+    and ``values (k, *row)`` their entries; the dense tensor they stand for is
+
+    .. math:: G_r = \sum_{j:\ \text{indices}_j = r} \text{values}_j
+
+    A row may appear several times (*uncoalesced*), as torch's embedding backward
+    leaves it: one entry per looked-up position, in the order of the flattened input,
+    the ``padding_idx`` positions left out. :meth:`coalesce` sums the repeats into
+    sorted unique rows (``Tensor.coalesce``), :meth:`to_dense` gives the table
+    (``Tensor.to_dense``), ``a + b`` accumulates (see :meth:`__add__`).
+    """
+
+    __slots__ = ("indices", "values", "shape")
+
+    def __init__(self, indices: Any, values: Any, shape: tuple[int, ...]):
+        self.indices = np.asarray(indices, dtype=np.int64).reshape(-1)  # (k,)
+        self.values = np.asarray(values)
+        self.shape = tuple(int(n) for n in shape)
+        if self.values.shape != (self.indices.size, *self.shape[1:]):
+            raise ValueError(
+                f"SparseRows: values must have shape (len(indices),) + shape[1:] = "
+                f"{(self.indices.size, *self.shape[1:])}, got {self.values.shape}"
+            )
+
+    @property
+    def dtype(self) -> np.dtype:
+        return self.values.dtype
+
+    @property
+    def ndim(self) -> int:
+        return len(self.shape)
+
+    def nnz(self) -> int:
+        """The number of stored rows, repeats counted (torch's ``_nnz()``)."""
+        return int(self.indices.size)
+
+    def is_coalesced(self) -> bool:
+        """Rows strictly increasing: no repeats, sorted (what :meth:`coalesce` returns)."""
+        return bool(np.all(np.diff(self.indices) > 0))
+
+    def coalesce(self) -> SparseRows:
+        """Each row once, in increasing order, its repeated entries summed."""
+        rows, where = np.unique(self.indices, return_inverse=True)  # (u,), (k,)
+        values = np.zeros((rows.size, *self.shape[1:]), dtype=self.dtype)
+        np.add.at(values, where, self.values)  # unbuffered: every repeat adds
+        return SparseRows(rows, values, self.shape)
+
+    def to_dense(self) -> np.ndarray:
+        dense = np.zeros(self.shape, dtype=self.dtype)
+        np.add.at(dense, self.indices, self.values)
+        return dense
+
+    def copy(self) -> SparseRows:
+        return SparseRows(self.indices.copy(), self.values.copy(), self.shape)
+
+    def astype(self, dtype: Any) -> SparseRows:
+        return SparseRows(self.indices.copy(), self.values.astype(dtype), self.shape)
+
+    def __neg__(self) -> SparseRows:
+        return SparseRows(self.indices, -self.values, self.shape)
+
+    def __add__(self, other: SparseRows) -> SparseRows:
+        """The entries of both, ``self``'s first: the sum as an uncoalesced tensor.
+
+        This is what a second backward leaves in ``grad``, up to the order of the
+        entries: torch's CPU sparse ``add_`` walks the two entry lists like a sorted
+        merge and adds pairs it meets with equal rows (``[1, 2] + [2, 1]`` gives rows
+        ``[1, 2, 1]``), which is the same tensor stored another way; :meth:`coalesce`
+        and :meth:`to_dense` agree with torch's.
+        """
+        if not isinstance(other, SparseRows) or other.shape != self.shape:
+            raise ValueError(
+                f"SparseRows: can only add a SparseRows of shape {self.shape}, got "
+                f"{getattr(other, 'shape', type(other).__name__)}"
+            )
+        indices = np.concatenate([self.indices, other.indices])  # (k1 + k2,)
+        dtype = np.result_type(self.values, other.values)
+        values = np.concatenate([self.values, other.values]).astype(dtype, copy=False)
+        return SparseRows(indices, values, self.shape)
+
+    def __setitem__(self, key: Any, value: Any) -> None:
+        """Only ``grad[...] = 0``: torch's sparse ``zero_()``, which leaves no entries.
+
+        (``zero_grad(set_to_none=False)`` writes exactly this.)
+        """
+        if key is not Ellipsis or np.any(value != 0):
+            raise TypeError(
+                "SparseRows supports only grad[...] = 0 (zeroing drops every entry); "
+                "use .to_dense() for a dense array"
+            )
+        self.indices = self.indices[:0]
+        self.values = self.values[:0]
+
+    def __repr__(self) -> str:
+        return (
+            f"SparseRows(indices={self.indices.tolist()}, shape={self.shape}, dtype={self.dtype})"
+        )
+
+
 def embedding_renorm_(
     weight: np.ndarray, input: np.ndarray, max_norm: float, norm_type: float = 2.0
 ) -> np.ndarray:
@@ -102,8 +209,8 @@ def embedding(
     ``TypeError``) and in ``[0, num_embeddings)`` (else ``ValueError``). With
     ``max_norm``, ``weight`` is first renormalized **in place** by
     :func:`embedding_renorm_`, as torch does. ``padding_idx``, ``scale_grad_by_freq``
-    and ``sparse`` only affect the backward (``sparse`` not even that: the reference
-    gradient is always dense). Torch: ``torch.nn.functional.embedding``.
+    and ``sparse`` only affect the backward (``sparse``: the weight's gradient is a
+    :class:`SparseRows`). Torch: ``torch.nn.functional.embedding``.
     """
     weight = _check_weight(weight, "embedding")
     indices = _check_indices(input, weight.shape[0], "embedding")
@@ -122,7 +229,7 @@ def embedding_backward(
     norm_type: float = 2.0,
     scale_grad_by_freq: bool = False,
     sparse: bool = False,
-) -> tuple[None, np.ndarray]:
+) -> tuple[None, np.ndarray | SparseRows]:
     r"""Gradients of :func:`embedding`: ``(None, grad_weight)``.
 
     ``None`` for the indices: they are integers, not differentiable. The weight's
@@ -134,6 +241,12 @@ def embedding_backward(
     where :math:`c_k` counts the occurrences of :math:`k` in ``input`` and
     :math:`s = 1` with ``scale_grad_by_freq``, else 0. ``max_norm`` does not enter:
     torch renormalizes outside autograd.
+
+    With ``sparse=True`` the scatter-add is left undone: ``grad_weight`` is a
+    :class:`SparseRows` of the flattened indices and the rows of ``grad_output``
+    ``(P, embedding_dim)``, the ``padding_idx`` positions dropped, exactly torch's
+    ``embedding_sparse_backward`` (which refuses ``scale_grad_by_freq``:
+    ``RuntimeError``, as here).
     """
     weight = _check_weight(weight, "embedding_backward")
     indices = _check_indices(input, weight.shape[0], "embedding_backward")
@@ -145,7 +258,12 @@ def embedding_backward(
             f"embedding_backward: grad_output must have the output's shape {expected} "
             f"(indices' shape + (embedding_dim,)), got {grad_output.shape}"
         )
-    flat = indices.reshape(-1)  # (*) -> (P,)
+    if sparse and scale_grad_by_freq:
+        raise RuntimeError(
+            "embedding_backward: scale_grad_by_freq not supported with sparse gradients "
+            "(torch refuses it too); use sparse=False or scale_grad_by_freq=False"
+        )
+    flat = indices.reshape(-1).astype(np.int64)  # (*) -> (P,)
     rows = grad_output.reshape(-1, weight.shape[1])  # (*, D) -> (P, D)
     if scale_grad_by_freq:
         counts = np.bincount(flat, minlength=weight.shape[0])  # (num_embeddings,)
@@ -153,6 +271,9 @@ def embedding_backward(
     if padding_idx is not None:
         keep = flat != padding_idx
         flat, rows = flat[keep], rows[keep]
+    if sparse:
+        # in the parameter's dtype, as the dense gradient below
+        return None, SparseRows(flat, rows.astype(weight.dtype), weight.shape)
     grad_weight = np.zeros_like(weight)  # the parameter's dtype
     np.add.at(grad_weight, flat, rows)  # unbuffered: repeated indices all add up
     return None, grad_weight

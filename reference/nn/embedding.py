@@ -8,11 +8,38 @@ import numpy as np
 
 from .. import functional as F
 from .._validate import as_float_array, check_positive_int
-from ..functional.embedding import normalize_padding_idx
+from ..functional.embedding import SparseRows, normalize_padding_idx
 from .init import resolve_dtype, resolve_rng
 from .module import Module, Parameter
 
 __all__ = ["Embedding"]
+
+
+def accumulate_grad(param: Parameter, grad: np.ndarray | SparseRows) -> None:
+    """Add ``grad`` to ``param.grad``, sparse or dense, as torch's ``AccumulateGrad``.
+
+    ``None`` + g is (a copy of) g; sparse + sparse is sparse, the entries of both
+    (:meth:`SparseRows.__add__`); dense + sparse adds in place and stays dense;
+    sparse + dense becomes a new dense array. Dense + dense is
+    ``Parameter.accumulate_grad``.
+    """
+    if isinstance(grad, SparseRows):
+        if grad.shape != param.shape:
+            raise ValueError(
+                f"sparse gradient of shape {grad.shape} does not match its parameter of "
+                f"shape {param.shape}"
+            )
+        grad = grad.astype(param.dtype)  # a copy: the caller may keep its own
+        if param.grad is None:
+            param.grad = grad
+        elif isinstance(param.grad, SparseRows):
+            param.grad = param.grad + grad
+        else:
+            param.grad += grad.to_dense()
+    elif isinstance(param.grad, SparseRows):
+        param.grad = param.grad.to_dense() + np.asarray(grad, dtype=param.dtype)
+    else:
+        param.accumulate_grad(grad)
 
 
 class Embedding(Module):
@@ -30,8 +57,10 @@ class Embedding(Module):
     ``weight`` in place first, as torch does. ``backward(grad_output)`` accumulates the
     weight's gradient (scatter-add; nothing for the ``padding_idx`` row; nothing at
     all with ``_freeze=True``, torch's ``requires_grad=False``) and returns ``None``:
-    integer indices have no gradient. ``sparse=True`` is accepted; the gradient is
-    stored dense (the same numbers torch keeps in a sparse tensor).
+    integer indices have no gradient. With ``sparse=True`` the gradient is a
+    :class:`reference.functional.embedding.SparseRows`, torch's sparse COO gradient
+    (one entry per looked-up position, repeats not summed), accumulated as torch's
+    ``AccumulateGrad`` does (see :func:`accumulate_grad`).
     """
 
     def __init__(
@@ -128,7 +157,7 @@ class Embedding(Module):
             grad_output, indices, self.weight.data, **self._options()
         )
         if not self._freeze:
-            self.weight.accumulate_grad(grad_weight)
+            accumulate_grad(self.weight, grad_weight)
         return None  # the indices are integers: there is no gradient to return
 
     def extra_repr(self) -> str:

@@ -1,8 +1,14 @@
-"""Parameter initialisation with torch's default bounds, drawn from a NumPy Generator.
+"""Parameter initialisation with torch's formulas, drawn from a NumPy Generator.
 
-Torch draws its defaults from its own RNG; we draw from ``numpy.random.Generator``,
-so values differ but the *distributions* match. Where exact values matter (the
-harness), weights are copied across with ``load_state_dict``.
+Torch draws from its own RNG; we draw from ``numpy.random.Generator``, so values
+differ but the *distributions*, bounds and standard deviations match. Where exact
+values matter (the harness), weights are copied across with ``load_state_dict``.
+
+``torch.nn.init``'s public functions (``uniform_``, ``kaiming_uniform_``,
+``orthogonal_``...) live in :mod:`reference.nn.init_functions` and are re-exported
+here under torch's names; below are the small helpers the modules' constructors use.
+(torch's deprecated aliases without the underscore, ``uniform`` and the like, are not
+provided: ``uniform`` here is the constructors' helper.)
 """
 
 from __future__ import annotations
@@ -12,12 +18,44 @@ from typing import Any
 
 import numpy as np
 
+from .init_functions import _calculate_correct_fan as _calculate_correct_fan
+from .init_functions import _calculate_fan_in_and_fan_out as _calculate_fan_in_and_fan_out
+from .init_functions import (
+    calculate_gain,
+    constant_,
+    dirac_,
+    eye_,
+    kaiming_normal_,
+    kaiming_uniform_,
+    normal_,
+    ones_,
+    orthogonal_,
+    sparse_,
+    trunc_normal_,
+    uniform_,
+    xavier_normal_,
+    xavier_uniform_,
+    zeros_,
+)
+from .init_functions import resolve_rng as resolve_rng  # used by the modules
 
-def resolve_rng(rng: np.random.Generator | int | None) -> np.random.Generator:
-    """A Generator from a Generator, a seed, or ``None`` (fresh entropy)."""
-    if isinstance(rng, np.random.Generator):
-        return rng
-    return np.random.default_rng(rng)
+__all__ = [
+    "calculate_gain",
+    "uniform_",
+    "normal_",
+    "trunc_normal_",
+    "constant_",
+    "ones_",
+    "zeros_",
+    "eye_",
+    "dirac_",
+    "xavier_uniform_",
+    "xavier_normal_",
+    "kaiming_uniform_",
+    "kaiming_normal_",
+    "orthogonal_",
+    "sparse_",
+]
 
 
 def resolve_dtype(dtype: Any) -> np.dtype:
@@ -28,29 +66,6 @@ def resolve_dtype(dtype: Any) -> np.dtype:
     return resolved
 
 
-def calculate_gain(nonlinearity: str, param: float | None = None) -> float:
-    """``torch.nn.init.calculate_gain`` for the cases the default inits use."""
-    if nonlinearity in (
-        "linear",
-        "sigmoid",
-        "conv1d",
-        "conv2d",
-        "conv_transpose1d",
-        "conv_transpose2d",
-    ):
-        return 1.0
-    if nonlinearity == "tanh":
-        return 5.0 / 3
-    if nonlinearity == "relu":
-        return math.sqrt(2.0)
-    if nonlinearity == "leaky_relu":
-        slope = 0.01 if param is None else param
-        return math.sqrt(2.0 / (1 + slope**2))
-    if nonlinearity == "selu":
-        return 3.0 / 4
-    raise ValueError(f"calculate_gain: unsupported nonlinearity {nonlinearity!r}")
-
-
 def uniform(
     rng: np.random.Generator, shape: tuple[int, ...], bound: float, dtype: np.dtype
 ) -> np.ndarray:
@@ -59,14 +74,16 @@ def uniform(
 
 
 def kaiming_uniform_bound(fan_in: int, a: float = math.sqrt(5)) -> float:
-    r"""Bound of ``kaiming_uniform_(w, a)``: :math:`\text{gain}(a)\sqrt{3/\text{fan\_in}}`.
+    r"""Bound of ``kaiming_uniform_(w, a)``: :math:`\sqrt 3\,\text{gain}(a)/\sqrt{\text{fan\_in}}`.
 
-    With torch's default ``a = sqrt(5)`` for Linear and Conv this is
-    :math:`1/\sqrt{\text{fan\_in}}`.
+    Torch's formula and order of operations (the same float as
+    :func:`kaiming_uniform_` uses). With torch's default ``a = sqrt(5)`` for Linear and
+    Conv this is :math:`1/\sqrt{\text{fan\_in}}` (up to rounding). 0 for no inputs
+    (torch leaves such a weight empty).
     """
     if fan_in == 0:
         return 0.0
-    return calculate_gain("leaky_relu", a) * math.sqrt(3.0 / fan_in)
+    return math.sqrt(3.0) * (calculate_gain("leaky_relu", a) / math.sqrt(fan_in))
 
 
 def bias_bound(fan_in: int) -> float:

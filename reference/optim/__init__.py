@@ -13,12 +13,14 @@ from .adam import Adam, AdamW
 from .adamax import Adamax
 from .asgd import ASGD
 from .lbfgs import LBFGS
+from .muon import Muon
 from .nadam import NAdam
 from .optimizer import Optimizer
 from .radam import RAdam
 from .rmsprop import RMSprop
 from .rprop import Rprop
 from .sgd import SGD
+from .sparse_adam import SparseAdam
 
 __all__ = [
     "Optimizer",
@@ -35,5 +37,7 @@ __all__ = [
     "ASGD",
     "Rprop",
     "Adafactor",
+    "SparseAdam",
+    "Muon",
     "lr_scheduler",
 ]
