@@ -23,6 +23,18 @@ def as_float_array(x: Any, layer: str, name: str = "input") -> np.ndarray:
     return array
 
 
+def as_target_array(target: Any, input: np.ndarray, layer: str, name: str = "target") -> np.ndarray:
+    """A loss's target as a floating ndarray: an integer target is promoted to the input's
+    dtype, as torch's type promotion does for the losses whose formula is arithmetic in the
+    target (``MSELoss(x, y)`` with ``y`` int64). A bool target is refused: torch takes one
+    in some losses and raises in others (those that subtract it), kernel by kernel. The
+    losses that refuse integers in torch (BCE, KL divergence) use :func:`as_float_array`."""
+    array = np.asarray(target)
+    if array.dtype.kind in "iu":
+        return array.astype(input.dtype)
+    return as_float_array(array, layer, name)
+
+
 def check_ndim(x: np.ndarray, allowed: Sequence[int], layer: str, layout: str = "") -> None:
     """Raise if ``x.ndim`` is not one of ``allowed`` (e.g. Conv2d takes 3-D or 4-D input)."""
     if x.ndim not in allowed:

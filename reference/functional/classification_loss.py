@@ -3,8 +3,10 @@
 ``nll_loss`` (on log-probabilities) and ``cross_entropy`` (on logits, with
 class weights, ``ignore_index``, label smoothing and probability targets): the
 losses over a class dim. Each backward returns :math:`\\partial L/\\partial
-\\text{input}`. The binary cross entropies, whose target has the input's shape,
-are with the other elementwise losses in ``loss.py``.
+\\text{input}`; ``cross_entropy_target_backward`` the gradient wrt a probability
+target (torch's ``target.grad``; class indices and ``nll_loss``'s target have none).
+The binary cross entropies, whose target has the input's shape, are with the other
+elementwise losses in ``loss.py``.
 
 Shapes: input ``(C,)`` (one unbatched sample), ``(N, C)`` or
 ``(N, C, d1, ...)``; class-index targets ``()``, ``(N,)`` or ``(N, d1, ...)``,
@@ -19,7 +21,10 @@ from .._validate import as_float_array, check_reduction
 from .loss import _reduce, _reduce_backward
 from .softmax import softmax
 
-__all__ = ["nll_loss", "nll_loss_backward", "cross_entropy", "cross_entropy_backward"]
+__all__ = [
+    "nll_loss", "nll_loss_backward",
+    "cross_entropy", "cross_entropy_backward", "cross_entropy_target_backward",
+]  # fmt: skip
 
 
 def _check_class_input(input: np.ndarray, name: str) -> tuple[np.ndarray, int, int]:
@@ -295,4 +300,42 @@ def cross_entropy_backward(
     prob = softmax(input, class_dim)
     mass = q.sum(axis=class_dim, keepdims=True)  # (N, C, d...) -> (N, 1, d...)
     grad = np.expand_dims(scale, class_dim) * (prob * mass - q)  # (N, d...) -> (N, 1, d...)
+    return grad.astype(input.dtype, copy=False)
+
+
+def cross_entropy_target_backward(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    target: np.ndarray,
+    weight: np.ndarray | None = None,
+    ignore_index: int = -100,
+    reduction: str = "mean",
+    label_smoothing: float = 0.0,
+) -> np.ndarray:
+    r"""The gradient wrt a probability target :math:`t` (class indices have none):
+
+    .. math::
+        \frac{\partial L}{\partial t_{ic}} = -s_i (1 - \varepsilon)\, w_c
+        \log \operatorname{softmax}(x_i)_c
+
+    since :math:`q_{ic} = w_c((1 - \varepsilon) t_{ic} + \varepsilon / C)` enters the loss
+    linearly; :math:`s_i` is the upstream gradient of sample ``i`` (over the number of
+    samples for 'mean'). ``label_smoothing = 1`` gives zeros, as in torch.
+    """
+    input, target, weight, class_dim = _check_cross_entropy(
+        input, target, weight, ignore_index, reduction, label_smoothing
+    )
+    if target.dtype.kind != "f":
+        raise TypeError(
+            "cross_entropy_target_backward: class-index targets (int64) have no gradient; "
+            "only a floating target of class probabilities does"
+        )
+    _, counted, denominator = _cross_entropy_parts(
+        input, target, weight, ignore_index, label_smoothing, class_dim
+    )
+    scale = _class_reduce_backward(grad_output, counted, denominator, reduction, input.dtype)
+    w = np.ones(input.shape[class_dim], input.dtype) if weight is None else weight
+    w_c = _along_class_dim(w, input.ndim, class_dim)  # (C,) -> (C, 1, ..., 1)
+    s = np.expand_dims(scale, class_dim)  # (N, d...) -> (N, 1, d...)
+    grad = -(1 - label_smoothing) * w_c * _log_softmax(input, class_dim) * s
     return grad.astype(input.dtype, copy=False)

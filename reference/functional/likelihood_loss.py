@@ -7,8 +7,10 @@ gradients wrt input, target and var), taking ``grad_output`` as the other losses
 backwards do (a scalar, or an array of the unreduced shape for ``'none'``).
 
 As in ``loss.py`` the target must have the input's shape (torch broadcasts a
-mismatched one); a target's own gradient, which torch's autograd also gives for the
-composite losses here, is returned only by ``gaussian_nll_loss_backward``.
+mismatched one). Torch's autograd also differentiates the target of every loss here
+but ``soft_margin_loss`` (which refuses a target that requires grad): each such loss
+has a ``<name>_target_backward`` with the backward's arguments, returning
+:math:`\\partial L/\\partial \\text{target}`.
 """
 
 from __future__ import annotations
@@ -24,8 +26,9 @@ from .rounding import summed
 __all__ = [
     "soft_margin_loss", "soft_margin_loss_backward",
     "multilabel_soft_margin_loss", "multilabel_soft_margin_loss_backward",
-    "poisson_nll_loss", "poisson_nll_loss_backward",
-    "gaussian_nll_loss", "gaussian_nll_loss_backward",
+    "multilabel_soft_margin_loss_target_backward",
+    "poisson_nll_loss", "poisson_nll_loss_backward", "poisson_nll_loss_target_backward",
+    "gaussian_nll_loss", "gaussian_nll_loss_backward", "gaussian_nll_loss_target_backward",
 ]  # fmt: skip
 
 
@@ -51,8 +54,9 @@ def soft_margin_loss_backward(
 ) -> np.ndarray:
     r""":math:`\partial \ell_i/\partial x_i = -y_i\, \sigma(-y_i x_i)`.
 
-    Torch refuses a target that requires grad ("not differentiable with respect to
-    argument 'target'"); only the input's gradient exists.
+    Torch refuses a target that requires grad ("The function 'soft_margin_loss' is not
+    differentiable with respect to argument 'target'"): only the input's gradient
+    exists, and there is no ``soft_margin_loss_target_backward``.
     """
     grad_loss = _reduce_backward(grad_output, input.shape, reduction, input.dtype)
     return (-target * _sigmoid(-target * input) * grad_loss).astype(input.dtype, copy=False)
@@ -104,6 +108,27 @@ def multilabel_soft_margin_loss_backward(
     :math:`s_i` the upstream gradient of sample ``i``."""
     grad_loss = _reduce_backward(grad_output, input.shape[:-1], reduction, input.dtype)
     slope = _sigmoid(input) - target
+    if weight is not None:
+        slope = slope * np.asarray(weight, dtype=input.dtype)
+    grad = slope * (grad_loss[..., None] / input.shape[-1])
+    return grad.astype(input.dtype, copy=False)
+
+
+def multilabel_soft_margin_loss_target_backward(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    target: np.ndarray,
+    weight: np.ndarray | None = None,
+    reduction: str = "mean",
+) -> np.ndarray:
+    r""":math:`\partial L/\partial y_{ic} = -s_i\, w_c x_{ic} / C`.
+
+    The target weighs :math:`\log\sigma(x)` against :math:`\log\sigma(-x)`, whose difference
+    is exactly :math:`x`. Torch's autograd forms that difference of two log-sigmoids
+    (rounding near :math:`x = 0`); we write the exact :math:`x`.
+    """
+    grad_loss = _reduce_backward(grad_output, input.shape[:-1], reduction, input.dtype)
+    slope = -input
     if weight is not None:
         slope = slope * np.asarray(weight, dtype=input.dtype)
     grad = slope * (grad_loss[..., None] / input.shape[-1])
@@ -162,6 +187,42 @@ def poisson_nll_loss_backward(
     else:
         with np.errstate(divide="ignore", invalid="ignore"):
             slope = 1 - target / (input + eps)
+    return (slope * grad_loss).astype(input.dtype, copy=False)
+
+
+def poisson_nll_loss_target_backward(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    target: np.ndarray,
+    log_input: bool = True,
+    full: bool = False,
+    eps: float = 1e-8,
+    reduction: str = "mean",
+) -> np.ndarray:
+    r"""The gradient wrt the counts :math:`y`, times the reduction's gradient:
+
+    .. math::
+        \frac{\partial \ell_i}{\partial y_i} = -x_i \ \ (\text{log\_input}), \qquad
+        -\log(x_i + \epsilon) \ \ (\text{otherwise}),
+
+    plus, with ``full``, Stirling's :math:`\log y + \frac{1}{2y}` where :math:`y > 1`.
+    Where :math:`y \le 0` torch's ``full`` gradient is nan although its term is masked
+    to 0 there: the zero gradient that ``masked_fill`` passes back still meets
+    :math:`\log 0 = -\infty` and :math:`1/0` (or the log of a negative number) on its way
+    (measured); in :math:`(0, 1]` it is 0. A rate with :math:`x + \epsilon \le 0` gives
+    inf or nan, as in torch.
+    """
+    grad_loss = _reduce_backward(grad_output, input.shape, reduction, input.dtype)
+    if log_input:
+        slope = -input
+    else:
+        with np.errstate(divide="ignore", invalid="ignore"):  # torch's inf / nan, unraised
+            slope = -np.log(input + eps)
+    if full:
+        big = target > 1
+        safe = np.where(big, target, 2)  # Stirling's slope only where y > 1
+        outside = np.where(target > 0, 0, np.nan).astype(input.dtype)  # torch's nan at y <= 0
+        slope = slope + np.where(big, np.log(safe) + 0.5 / safe, outside)
     return (slope * grad_loss).astype(input.dtype, copy=False)
 
 
@@ -260,3 +321,17 @@ def gaussian_nll_loss_backward(
     summed_axes = tuple(i for i, n in enumerate(shaped.shape) if n == 1 and input.shape[i] != 1)
     grad_var = grad_v.sum(axis=summed_axes, keepdims=True).reshape(np.shape(var))
     return grad_input, -grad_input, grad_var.astype(input.dtype, copy=False)
+
+
+def gaussian_nll_loss_target_backward(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    target: np.ndarray,
+    var: np.ndarray | float,
+    full: bool = False,
+    eps: float = 1e-6,
+    reduction: str = "mean",
+) -> np.ndarray:
+    r""":math:`\partial \ell_i/\partial y_i = -(x_i - y_i)/v_i`, the negative of the input's
+    gradient: the second gradient :func:`gaussian_nll_loss_backward` returns."""
+    return gaussian_nll_loss_backward(grad_output, input, target, var, full, eps, reduction)[1]

@@ -1,12 +1,16 @@
 """Elementwise losses as forward/backward pairs (``torch.nn.functional``).
 
-Regression (MSE, L1, smooth L1, Huber), the KL divergence and the binary cross
-entropies: every loss whose target has the input's shape.
+Regression (MSE, L1, smooth L1, Huber: in ``regression_loss.py``, re-exported here),
+the KL divergence and the binary cross entropies: every loss whose target has the
+input's shape.
 
 Every loss takes ``reduction`` in ``'none' | 'mean' | 'sum'`` (``kl_div`` also
 ``'batchmean'``). The forward returns a 0-d array for a reduced loss; the backward
 takes ``grad_output`` (a scalar or, for ``'none'``, an array of the unreduced
-shape) and returns :math:`\\partial L/\\partial \\text{input}`.
+shape) and returns :math:`\\partial L/\\partial \\text{input}`; the target backward
+takes the same arguments and returns :math:`\\partial L/\\partial \\text{target}`
+(torch's ``target.grad`` when the target requires grad; torch differentiates every
+target here).
 
 Input and target must have the same shape: torch broadcasts a mismatched target
 with a warning ("this will likely lead to incorrect results"); the reference
@@ -18,181 +22,35 @@ from __future__ import annotations
 import numpy as np
 
 from .._validate import as_float_array, check_reduction, check_same_shape
+from .regression_loss import (  # the regression family lives there; re-exported
+    _check_pair,
+    _reduce,
+    _reduce_backward,
+    huber_loss,
+    huber_loss_backward,
+    huber_loss_target_backward,
+    l1_loss,
+    l1_loss_backward,
+    l1_loss_target_backward,
+    mse_loss,
+    mse_loss_backward,
+    mse_loss_target_backward,
+    smooth_l1_loss,
+    smooth_l1_loss_backward,
+    smooth_l1_loss_target_backward,
+)
 
 __all__ = [
-    "mse_loss", "mse_loss_backward",
-    "l1_loss", "l1_loss_backward",
-    "smooth_l1_loss", "smooth_l1_loss_backward",
-    "huber_loss", "huber_loss_backward",
-    "kl_div", "kl_div_backward",
+    "mse_loss", "mse_loss_backward", "mse_loss_target_backward",
+    "l1_loss", "l1_loss_backward", "l1_loss_target_backward",
+    "smooth_l1_loss", "smooth_l1_loss_backward", "smooth_l1_loss_target_backward",
+    "huber_loss", "huber_loss_backward", "huber_loss_target_backward",
+    "kl_div", "kl_div_backward", "kl_div_target_backward",
     "binary_cross_entropy", "binary_cross_entropy_backward",
+    "binary_cross_entropy_target_backward",
     "binary_cross_entropy_with_logits", "binary_cross_entropy_with_logits_backward",
+    "binary_cross_entropy_with_logits_target_backward",
 ]  # fmt: skip
-
-
-def _reduce(loss: np.ndarray, reduction: str) -> np.ndarray:
-    """Apply ``reduction`` to elementwise losses (mean over every element)."""
-    if reduction == "none":
-        return loss
-    if reduction == "mean" and loss.size == 0:
-        # the mean of nothing is 0/0: torch returns nan, and so do we, without dividing
-        return np.asarray(np.nan, dtype=loss.dtype)
-    total = loss.sum() if reduction == "sum" else loss.mean()
-    return np.asarray(total, dtype=loss.dtype)
-
-
-def _reduce_backward(
-    grad_output: np.ndarray, shape: tuple[int, ...], reduction: str, dtype: np.dtype
-) -> np.ndarray:
-    """Gradient of :func:`_reduce` wrt the elementwise losses: ``g``, broadcast ``g``, ``g/n``."""
-    grad_output = np.asarray(grad_output, dtype=dtype)
-    if reduction == "none":
-        if grad_output.shape != shape:
-            raise ValueError(
-                f"reduction='none': grad_output must have the loss's shape {shape}, "
-                f"got {grad_output.shape}"
-            )
-        return grad_output
-    if grad_output.size != 1:
-        raise ValueError(
-            f"reduction={reduction!r} gives a scalar loss; grad_output must be a scalar, "
-            f"got shape {grad_output.shape}"
-        )
-    scale = grad_output.reshape(()) / (1 if reduction == "sum" else max(int(np.prod(shape)), 1))
-    return np.broadcast_to(scale, shape).astype(dtype)
-
-
-def _check_pair(
-    input: np.ndarray,
-    target: np.ndarray,
-    reduction: str,
-    name: str,
-    allowed: tuple[str, ...] = ("none", "mean", "sum"),
-) -> tuple[np.ndarray, np.ndarray]:
-    """Validate an elementwise loss's arguments: floating arrays of one shape, a known reduction."""
-    check_reduction(reduction, name, allowed)
-    input = as_float_array(input, name)
-    target = as_float_array(target, name, "target")
-    check_same_shape(input, target, name)
-    return input, target
-
-
-def mse_loss(input: np.ndarray, target: np.ndarray, reduction: str = "mean") -> np.ndarray:
-    r"""Mean squared error :math:`\ell_i = (x_i - y_i)^2`, then reduced.
-
-    Shapes: input and target ``(*)``, the same. Torch: ``torch.nn.functional.mse_loss``.
-    """
-    input, target = _check_pair(input, target, reduction, "mse_loss")
-    return _reduce((input - target) ** 2, reduction)
-
-
-def mse_loss_backward(
-    grad_output: np.ndarray, input: np.ndarray, target: np.ndarray, reduction: str = "mean"
-) -> np.ndarray:
-    r""":math:`\partial \ell_i/\partial x_i = 2 (x_i - y_i)`, times the reduction's gradient."""
-    grad_loss = _reduce_backward(grad_output, input.shape, reduction, input.dtype)
-    return 2 * (input - target) * grad_loss
-
-
-def l1_loss(input: np.ndarray, target: np.ndarray, reduction: str = "mean") -> np.ndarray:
-    r"""Mean absolute error :math:`\ell_i = |x_i - y_i|`, then reduced.
-
-    Shapes: input and target ``(*)``, the same. Torch: ``torch.nn.functional.l1_loss``.
-    """
-    input, target = _check_pair(input, target, reduction, "l1_loss")
-    return _reduce(np.abs(input - target), reduction)
-
-
-def l1_loss_backward(
-    grad_output: np.ndarray, input: np.ndarray, target: np.ndarray, reduction: str = "mean"
-) -> np.ndarray:
-    r""":math:`\partial \ell_i/\partial x_i = \operatorname{sign}(x_i - y_i)`.
-
-    At the kink :math:`x_i = y_i` torch differentiates ``abs`` as ``sign``, so the
-    gradient there is 0 (a subgradient, and the one torch picks).
-    """
-    grad_loss = _reduce_backward(grad_output, input.shape, reduction, input.dtype)
-    return np.sign(input - target) * grad_loss
-
-
-def smooth_l1_loss(
-    input: np.ndarray, target: np.ndarray, reduction: str = "mean", beta: float = 1.0
-) -> np.ndarray:
-    r"""Smooth L1: quadratic within ``beta`` of the target, linear outside.
-
-    .. math::
-        \ell_i = \begin{cases} \tfrac12 d_i^2/\beta & |d_i| < \beta \\
-                               |d_i| - \tfrac12\beta & \text{otherwise} \end{cases},
-        \qquad d_i = x_i - y_i
-
-    ``beta = 0`` is exactly :func:`l1_loss` (torch dispatches to it, since
-    :math:`d^2/\beta` is undefined); a negative ``beta`` raises, as in torch.
-    Torch: ``torch.nn.functional.smooth_l1_loss``.
-    """
-    input, target = _check_pair(input, target, reduction, "smooth_l1_loss")
-    if beta < 0:
-        raise ValueError(f"smooth_l1_loss: beta must be >= 0, got {beta!r}")
-    if beta == 0:
-        return l1_loss(input, target, reduction)
-    diff = input - target
-    abs_diff = np.abs(diff)
-    loss = np.where(abs_diff < beta, 0.5 * diff * diff / beta, abs_diff - 0.5 * beta)
-    return _reduce(loss.astype(input.dtype, copy=False), reduction)
-
-
-def smooth_l1_loss_backward(
-    grad_output: np.ndarray,
-    input: np.ndarray,
-    target: np.ndarray,
-    reduction: str = "mean",
-    beta: float = 1.0,
-) -> np.ndarray:
-    r"""Gradient :math:`d_i/\beta` inside ``beta``, :math:`\operatorname{sign}(d_i)` outside.
-
-    The two pieces agree at :math:`|d_i| = \beta`; at :math:`d_i = 0` the gradient is 0.
-    With ``beta = 0`` this is :func:`l1_loss_backward`.
-    """
-    if beta == 0:
-        return l1_loss_backward(grad_output, input, target, reduction)
-    grad_loss = _reduce_backward(grad_output, input.shape, reduction, input.dtype)
-    diff = input - target
-    slope = np.where(np.abs(diff) < beta, diff / beta, np.sign(diff))
-    return (slope * grad_loss).astype(input.dtype, copy=False)
-
-
-def huber_loss(
-    input: np.ndarray, target: np.ndarray, reduction: str = "mean", delta: float = 1.0
-) -> np.ndarray:
-    r"""Huber loss: quadratic within ``delta`` of the target, linear (slope ``delta``) outside.
-
-    .. math::
-        \ell_i = \begin{cases} \tfrac12 d_i^2 & |d_i| \le \delta \\
-                               \delta (|d_i| - \tfrac12\delta) & \text{otherwise} \end{cases}
-
-    It is ``delta * smooth_l1_loss(beta=delta)``. ``delta`` must be positive (torch raises).
-    Torch: ``torch.nn.functional.huber_loss``.
-    """
-    input, target = _check_pair(input, target, reduction, "huber_loss")
-    if not delta > 0:
-        raise ValueError(f"huber_loss: delta must be > 0, got {delta!r}")
-    diff = input - target
-    abs_diff = np.abs(diff)
-    loss = np.where(abs_diff <= delta, 0.5 * diff * diff, delta * (abs_diff - 0.5 * delta))
-    return _reduce(loss.astype(input.dtype, copy=False), reduction)
-
-
-def huber_loss_backward(
-    grad_output: np.ndarray,
-    input: np.ndarray,
-    target: np.ndarray,
-    reduction: str = "mean",
-    delta: float = 1.0,
-) -> np.ndarray:
-    r"""Gradient :math:`d_i` inside ``delta``, :math:`\delta \operatorname{sign}(d_i)` outside."""
-    grad_loss = _reduce_backward(grad_output, input.shape, reduction, input.dtype)
-    diff = input - target
-    slope = np.where(np.abs(diff) <= delta, diff, delta * np.sign(diff))
-    return (slope * grad_loss).astype(input.dtype, copy=False)
 
 
 def _xlogx(p: np.ndarray) -> np.ndarray:
@@ -217,7 +75,7 @@ def kl_div(
     as in torch. Torch: ``torch.nn.functional.kl_div``.
     """
     input, target = _check_pair(
-        input, target, reduction, "kl_div", ("none", "mean", "sum", "batchmean")
+        input, target, reduction, "kl_div", ("none", "mean", "sum", "batchmean"), False
     )
     if log_target:
         pointwise = np.exp(target) * (target - input)
@@ -241,12 +99,44 @@ def kl_div_backward(
 
     The loss is linear in the input; ``'batchmean'`` scales the gradient by ``1/N``.
     """
-    if reduction == "batchmean":
-        batch = input.shape[0] if input.ndim > 0 else 1
-        grad_loss = _reduce_backward(grad_output, input.shape, "sum", input.dtype) / batch
-    else:
-        grad_loss = _reduce_backward(grad_output, input.shape, reduction, input.dtype)
+    grad_loss = _kl_reduce_backward(grad_output, input, reduction)
     slope = -np.exp(target) if log_target else -target
+    return (slope * grad_loss).astype(input.dtype, copy=False)
+
+
+def _kl_reduce_backward(grad_output: np.ndarray, input: np.ndarray, reduction: str) -> np.ndarray:
+    """:func:`_reduce_backward`, with ``'batchmean'``: the sum's gradient over ``N``."""
+    if reduction != "batchmean":
+        return _reduce_backward(grad_output, input.shape, reduction, input.dtype)
+    batch = input.shape[0] if input.ndim > 0 else 1
+    return _reduce_backward(grad_output, input.shape, "sum", input.dtype) / batch
+
+
+def kl_div_target_backward(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    target: np.ndarray,
+    reduction: str = "mean",
+    log_target: bool = False,
+) -> np.ndarray:
+    r"""The gradient wrt the target :math:`y`, times the reduction's gradient :math:`g_i`:
+
+    .. math::
+        \frac{\partial \ell_i}{\partial y_i} = \log y_i + 1 - x_i, \qquad
+        \frac{\partial \ell_i}{\partial y_i} = e^{y_i} (y_i - x_i + 1) \ \text{ if log\_target}
+
+    At :math:`y_i \le 0` (log_target False) it is nan, as torch's: the derivative of
+    ``xlogy(y, y)`` wrt its second argument is :math:`y/y`, 0/0 at :math:`y = 0`
+    (the one-sided limit of :math:`\log y + 1` is :math:`-\infty`), and the log of a
+    negative number is nan. Torch: ``target.grad`` of ``torch.nn.functional.kl_div``.
+    """
+    grad_loss = _kl_reduce_backward(grad_output, input, reduction)
+    if log_target:
+        slope = np.exp(target) * (target - input + 1)
+    else:
+        positive = target > 0
+        log_y = np.log(target, out=np.zeros_like(target), where=positive)  # log where defined
+        slope = np.where(positive, log_y + 1 - input, np.nan)
     return (slope * grad_loss).astype(input.dtype, copy=False)
 
 
@@ -350,6 +240,36 @@ def binary_cross_entropy_backward(
     return grad.astype(input.dtype, copy=False)
 
 
+def binary_cross_entropy_target_backward(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    target: np.ndarray,
+    weight: np.ndarray | None = None,
+    reduction: str = "mean",
+) -> np.ndarray:
+    r"""Torch's gradient wrt the target: :math:`-w_i \operatorname{logit}(x_i)\, g_i`.
+
+    .. math::
+        \frac{\partial \ell_i}{\partial y_i} = -w_i \left[\log x_i - \log(1 - x_i)\right]
+        = -w_i \log\frac{x_i}{1 - x_i}
+
+    is the derivative of the *unclamped* loss, and torch does not clamp it: at
+    :math:`x = 0` it is :math:`+\infty \cdot g`, at :math:`x = 1` :math:`-\infty \cdot g`
+    (nan where :math:`g = 0`), and below :math:`e^{-100}` it keeps growing although the
+    clamped forward's slope there is 100 (``x = 1e-50``: 115.13; measured). We return
+    torch's values, computed in its order: ``log(x / (1 - x))``, ``* g``, ``* w``, ``/ n``.
+    """
+    summed = "sum" if reduction == "mean" else reduction
+    grad = _reduce_backward(grad_output, input.shape, summed, input.dtype)
+    with np.errstate(divide="ignore", invalid="ignore"):  # x = 0 or 1: torch's inf, inf * 0
+        grad = -np.log(input / (1 - input)) * grad
+    if weight is not None:
+        grad = grad * np.asarray(weight, dtype=input.dtype)
+    if reduction == "mean":
+        grad = grad / max(input.size, 1)
+    return grad.astype(input.dtype, copy=False)
+
+
 def binary_cross_entropy_with_logits(
     input: np.ndarray,
     target: np.ndarray,
@@ -408,6 +328,36 @@ def binary_cross_entropy_with_logits_backward(
     else:
         pos_weight = np.asarray(pos_weight, dtype=input.dtype)
         slope = (1 + (pos_weight - 1) * target) * _sigmoid(input) - pos_weight * target
+    if weight is not None:
+        slope = slope * np.asarray(weight, dtype=input.dtype)
+    return (slope * grad_loss).astype(input.dtype, copy=False)
+
+
+def _log_sigmoid(x: np.ndarray) -> np.ndarray:
+    """:math:`\\log\\sigma(x) = \\min(x, 0) - \\log(1 + e^{-|x|})`, torch's stable form."""
+    return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
+
+
+def binary_cross_entropy_with_logits_target_backward(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    target: np.ndarray,
+    weight: np.ndarray | None = None,
+    reduction: str = "mean",
+    pos_weight: np.ndarray | None = None,
+) -> np.ndarray:
+    r""":math:`\partial \ell_i/\partial y_i = w_i [\log\sigma(-x_i) - p_c \log\sigma(x_i)]`.
+
+    From :math:`\ell = w[(1 - y) x + (1 + (p - 1) y) \operatorname{softplus}(-x)]`:
+    :math:`-x + (p - 1)\operatorname{softplus}(-x)`, which is the same value, written as
+    torch writes it (two stable log-sigmoids). Without ``pos_weight`` it is :math:`-w_i x_i`.
+    """
+    grad_loss = _reduce_backward(grad_output, input.shape, reduction, input.dtype)
+    if pos_weight is None:
+        slope = -input
+    else:
+        pos_weight = np.asarray(pos_weight, dtype=input.dtype)
+        slope = _log_sigmoid(-input) - _log_sigmoid(input) * pos_weight
     if weight is not None:
         slope = slope * np.asarray(weight, dtype=input.dtype)
     return (slope * grad_loss).astype(input.dtype, copy=False)

@@ -3,7 +3,9 @@
 Multi-class and multi-label hinges, hinge embedding, ranking and cosine embedding
 losses (the triplet loss is in ``triplet_loss.py``). Each backward takes
 ``grad_output``, then what its forward took, and returns the input's gradient, or a
-tuple, one per floating input but the ±1 target.
+tuple, one per floating input but the ±1 target. Of the ±1 targets only the ranking
+loss's has a gradient in torch (it multiplies; hinge and cosine embedding only select
+a branch with it): ``margin_ranking_loss_target_backward``.
 
 Kinks follow torch: where a hinge is computed with ``clamp_min`` its gradient passes
 at exactly 0 (hinge embedding, ranking, cosine, triplet), where torch's kernel tests
@@ -15,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from .._validate import as_float_array, check_reduction, check_same_shape
+from .._validate import as_float_array, as_target_array, check_reduction, check_same_shape
 from .classification_loss import _check_class_input, _check_class_weight
 from .loss import _check_pair, _reduce, _reduce_backward
 from .rounding import summed
@@ -24,7 +26,7 @@ __all__ = [
     "multi_margin_loss", "multi_margin_loss_backward",
     "multilabel_margin_loss", "multilabel_margin_loss_backward",
     "hinge_embedding_loss", "hinge_embedding_loss_backward",
-    "margin_ranking_loss", "margin_ranking_loss_backward",
+    "margin_ranking_loss", "margin_ranking_loss_backward", "margin_ranking_loss_target_backward",
     "cosine_embedding_loss", "cosine_embedding_loss_backward",
 ]  # fmt: skip
 
@@ -194,7 +196,8 @@ def hinge_embedding_loss_backward(
 
 def _check_three(a, b, c, reduction, name, names=("input1", "input2", "target")):
     check_reduction(reduction, name)
-    arrays = [as_float_array(x, name, n) for x, n in zip((a, b, c), names)]
+    arrays = [as_float_array(x, name, n) for x, n in zip((a, b), names)]
+    arrays.append(as_target_array(c, arrays[0], name, names[2]))  # ints promoted, as torch
     check_same_shape(arrays[0], arrays[1], name, f"{names[0]}, {names[1]}")
     return arrays
 
@@ -227,9 +230,30 @@ def margin_ranking_loss_backward(
     r"""``(grad_input1, grad_input2)`` :math:`= (-y, y)` where the hinge is :math:`\ge 0`
     (the gradient passes at exactly 0, torch's ``clamp_min``), else 0."""
     grad_loss = _reduce_backward(grad_output, input1.shape, reduction, input1.dtype)
-    active = -target * (input1 - input2) + margin >= 0
+    active = _ranking_active(input1, input2, target, margin)
     grad1 = np.where(active, -target * grad_loss, 0).astype(input1.dtype, copy=False)
     return grad1, -grad1
+
+
+def _ranking_active(input1, input2, target, margin) -> np.ndarray:
+    """Where the ranking hinge passes its gradient: :math:`\\ge 0` (torch's ``clamp_min``)."""
+    return -target * (input1 - input2) + margin >= 0
+
+
+def margin_ranking_loss_target_backward(
+    grad_output: np.ndarray,
+    input1: np.ndarray,
+    input2: np.ndarray,
+    target: np.ndarray,
+    margin: float = 0.0,
+    reduction: str = "mean",
+) -> np.ndarray:
+    r""":math:`\partial \ell_i/\partial y_i = -(x^1_i - x^2_i)` where the hinge is :math:`\ge 0`
+    (at exactly 0 too, as for the inputs), else 0; times the reduction's gradient."""
+    grad_loss = _reduce_backward(grad_output, input1.shape, reduction, input1.dtype)
+    active = _ranking_active(input1, input2, target, margin)
+    grad = np.where(active, -(input1 - input2) * grad_loss, 0)
+    return grad.astype(input1.dtype, copy=False)
 
 
 _COSINE_EPS = 1e-12  # torch's EPSILON, added to each squared norm

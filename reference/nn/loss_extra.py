@@ -6,6 +6,11 @@ Thin wrappers around the pairs in :mod:`reference.functional.margin_loss` and
 the input; one of several inputs has ``forward(input1, input2, target)`` (or
 ``(anchor, positive, negative)``, ``(input, target, var)``) and a backward returning
 a tuple, one gradient per floating input. Class weights are buffers, as in torch.
+After a backward, ``target_grad`` is the gradient wrt the target, as torch's
+``target.grad`` (see :class:`reference.nn.loss._Loss`): an array where torch
+differentiates the target, None where it leaves it None (class indices, the ±1 labels
+of the hinge and cosine embeddings, the triplet loss's absent target), torch's
+``RuntimeError`` for ``SoftMarginLoss``, whose target torch refuses to differentiate.
 """
 
 from __future__ import annotations
@@ -14,7 +19,7 @@ from typing import Any
 
 import numpy as np
 
-from .._validate import as_float_array
+from .._validate import as_float_array, as_target_array
 from ..functional import likelihood_loss as LF
 from ..functional import margin_loss as MF
 from ..functional import triplet_loss as TF
@@ -29,6 +34,8 @@ __all__ = [
 
 class SoftMarginLoss(_Loss):
     """``torch.nn.SoftMarginLoss``: :math:`\\log(1 + e^{-y x})`, reduced."""
+
+    _refuses_target = "soft_margin_loss"  # torch: not differentiable wrt 'target'
 
     def forward(self, input: np.ndarray, target: np.ndarray) -> np.ndarray:
         input, target = self._save(input, target)
@@ -51,6 +58,11 @@ class MultiLabelSoftMarginLoss(_WeightedLoss):
         input, target = self._require_cache(self._cache)
         grad_output = self._upstream(grad_output, input.dtype)
         return LF.multilabel_soft_margin_loss_backward(
+            grad_output, input, target, self.weight, self.reduction
+        )
+
+    def _target_backward(self, grad_output, input, target):
+        return LF.multilabel_soft_margin_loss_target_backward(
             grad_output, input, target, self.weight, self.reduction
         )
 
@@ -133,18 +145,20 @@ class PoissonNLLLoss(_Loss):
         super().__init__(reduction)
         self.log_input, self.full, self.eps = log_input, full, eps
 
+    def _options(self) -> tuple:
+        return self.log_input, self.full, self.eps, self.reduction
+
     def forward(self, input: np.ndarray, target: np.ndarray) -> np.ndarray:
         input, target = self._save(input, target)
-        return LF.poisson_nll_loss(
-            input, target, self.log_input, self.full, self.eps, self.reduction
-        )
+        return LF.poisson_nll_loss(input, target, *self._options())
 
     def backward(self, grad_output: np.ndarray | float | None = None) -> np.ndarray:
         input, target = self._require_cache(self._cache)
         grad_output = self._upstream(grad_output, input.dtype)
-        return LF.poisson_nll_loss_backward(
-            grad_output, input, target, self.log_input, self.full, self.eps, self.reduction
-        )
+        return LF.poisson_nll_loss_backward(grad_output, input, target, *self._options())
+
+    def _target_backward(self, grad_output, input, target):
+        return LF.poisson_nll_loss_target_backward(grad_output, input, target, *self._options())
 
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, log_input={self.log_input}, full={self.full}"
@@ -157,10 +171,14 @@ class _MultiInputLoss(_Loss):
 
     def _save3(self, a: Any, b: Any, c: Any) -> tuple:
         name = type(self).__name__
-        self._cache = tuple(
-            x if isinstance(x, float) else as_float_array(x, name, n)
-            for x, n in zip((a, b, c), self._names)
-        )
+        first = as_float_array(a, name, self._names[0])
+        self._cache = (first,) + tuple(
+            x if isinstance(x, float)
+            # a target's integers are promoted to the input's dtype, as torch promotes them
+            else as_target_array(x, first, name, n) if n == "target"
+            else as_float_array(x, name, n)
+            for x, n in zip((b, c), self._names[1:])
+        )  # fmt: skip
         return self._cache
 
     def _upstream3(self, grad_output: np.ndarray | float | None) -> tuple[np.ndarray, tuple]:
@@ -188,6 +206,11 @@ class GaussianNLLLoss(_MultiInputLoss):
             grad_output, input, target, var, self.full, self.eps, self.reduction
         )
 
+    def _target_backward(self, grad_output, input, target, var):
+        return LF.gaussian_nll_loss_target_backward(
+            grad_output, input, target, var, self.full, self.eps, self.reduction
+        )
+
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, full={self.full}, eps={self.eps}"
 
@@ -210,6 +233,11 @@ class MarginRankingLoss(_MultiInputLoss):
             grad_output, input1, input2, target, self.margin, self.reduction
         )
 
+    def _target_backward(self, grad_output, input1, input2, target):
+        return MF.margin_ranking_loss_target_backward(
+            grad_output, input1, input2, target, self.margin, self.reduction
+        )
+
     def extra_repr(self) -> str:
         return f"{super().extra_repr()}, margin={self.margin}"
 
@@ -227,6 +255,9 @@ class CosineEmbeddingLoss(MarginRankingLoss):
         return MF.cosine_embedding_loss_backward(
             grad_output, input1, input2, target, self.margin, self.reduction
         )
+
+    def _target_backward(self, grad_output, input1, input2, target):
+        return None  # the target only selects a branch: torch's target.grad stays None
 
 
 class TripletMarginLoss(_MultiInputLoss):
