@@ -1,6 +1,6 @@
-r"""Convolution, forward and backward (``torch.nn.functional.conv1d`` / ``conv2d``).
+r"""Convolution, forward and backward (``torch.nn.functional.conv1d`` / ``2d`` / ``3d``).
 
-How the forward is computed (*im2col*):
+How the forward is computed (*im2col*), drawn in 2-d:
 
 1. pad the input with zeros and view every window the kernel visits
    (``sliding_window_view``: a strided view, nothing is copied yet);
@@ -13,30 +13,28 @@ The backward reuses the same picture:
 - the weight gradient is ``grad_output @ cols^T``, with ``grad_output`` as
   ``(O, N*Ho*Wo)``: one matmul, which also sums over the batch;
 - the input gradient sends each output pixel's gradient back through the weight to
-  the input positions it read: the *transposed convolution*. It is computed as a loop
-  over the ``kh*kw`` kernel offsets (9 for a 3x3 kernel), each one matmul and one
-  strided-slice add. The loop runs over the small kernel, never over the batch,
-  the channels or the pixels.
+  the input positions it read: the *transposed convolution*. One matmul, then a loop
+  over the ``kh*kw`` kernel offsets (9 for a 3x3 kernel), each one strided-slice add:
+  the loop runs over the small kernel, never over the batch, channels or pixels.
 
 Inside, arrays are laid out channels first, ``(C, N, H, W)``: then every pass is
 one large 2-D matmul (what BLAS does best) instead of one small one per sample.
 With ``groups``, channels split into ``groups`` independent blocks and each matmul
-runs once per block. These pieces are in :mod:`.im2col`; this module holds the
-argument handling and the two public pairs.
-
-A 1-d convolution is a 2-d one whose input has height 1 and whose kernel has
-height 1, which is how :func:`conv1d` is computed here. The transposed convolution
-(``conv_transpose1d/2d``) lives in :mod:`.conv_transpose` and reuses these pieces.
+runs once per block. These pieces, in :mod:`.im2col`, take any number of spatial
+dims: :func:`conv1d`, :func:`conv2d` and :func:`conv3d` (a volume, ``kd*kh*kw``
+offsets) share one code path, and ``conv_transpose1d/2d/3d`` (:mod:`.conv_transpose`)
+reuse it. This module holds the argument handling and the three public pairs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from enum import Enum
 from typing import Any
 
 import numpy as np
 
-from .._validate import as_float_array
+from .._validate import as_float_array, check_dtypes
 from .im2col import (
     apply_kernel,
     batch_first,
@@ -46,7 +44,9 @@ from .im2col import (
     im2col,
 )
 
-__all__ = ["conv1d", "conv1d_backward", "conv2d", "conv2d_backward"]
+__all__ = [
+    "conv1d", "conv1d_backward", "conv2d", "conv2d_backward", "conv3d", "conv3d_backward",
+]  # fmt: skip
 
 
 # -- arguments ---------------------------------------------------------------
@@ -146,97 +146,111 @@ def check_conv_input(
         )
 
 
-def check_bias(bias: np.ndarray | None, channels: int, layer: str) -> None:
-    """A bias, when given, holds one value per output channel."""
-    if bias is not None and np.shape(bias) != (channels,):
+def check_bias(bias: Any, channels: int, layer: str) -> np.ndarray | None:
+    """A bias, when given, is a floating array with one value per output channel."""
+    if bias is None:
+        return None
+    bias = as_float_array(bias, layer, "bias")
+    if bias.shape != (channels,):
         raise ValueError(
             f"{layer}: bias must have shape ({channels},), one value per output channel, got "
-            f"{np.shape(bias)}"
+            f"{bias.shape}"
         )
+    return bias
+
+
+class BiasDtype(Enum):
+    """Where torch's kernel meets a bias whose dtype is not the input's."""
+
+    FIRST = "checked before the weight"  # a convolution with integer padding
+    CAST = "cast to the input's dtype"  # a convolution with 'same' / 'valid' padding
+    LAST = "checked after the weight"  # a transposed convolution
+
+
+def check_conv_dtypes(input, weight, bias, rule: BiasDtype, layer: str) -> None:
+    """torch's ``RuntimeError`` for a weight or bias of another dtype than the input, in
+    the order and words of torch's kernel (it never promotes between them)."""
+    if bias is not None and rule is BiasDtype.FIRST:
+        check_dtypes(input, {"bias": bias}, layer, "bias type")
+    key = "tensor type" if input.dtype == np.float16 else "scalar type"
+    check_dtypes(input, {"weight": weight}, layer, key)
+    if bias is not None and rule is BiasDtype.LAST:
+        check_dtypes(input, {"bias": bias}, layer, "scalar type")
 
 
 def lift_1d(x: np.ndarray) -> np.ndarray:
-    """``(N, C, L) -> (N, C, 1, L)``: a 1-d signal is an image of height 1."""
+    """``(N, C, L) -> (N, C, 1, L)``: a 1-d signal is an image of height 1 (for pooling)."""
     return x[..., None, :]
 
 
-# -- the two public pairs, on top of .im2col's pieces -------------------------
-def _out_size(size: int, pads: tuple[int, int], k: int, s: int, d: int) -> int:
-    return (size + pads[0] + pads[1] - d * (k - 1) - 1) // s + 1
-
-
-def _prepare(input, weight, stride, padding, dilation, groups, nd, layer):
-    """Validate; return the 4-d input and weight, 2-d stride/pads/dilation, and the layout."""
+# -- the public pairs, on top of .im2col's pieces -----------------------------
+def _prepare(input, weight, bias, stride, padding, dilation, groups, nd, layer):
+    """Validate; return the batched input, weight, bias, stride/pads/dilation, the layout."""
     input = as_float_array(input, layer)
     weight = as_float_array(weight, layer, "weight")
     check_conv_input(input, weight, groups, nd, layer)
+    bias = check_bias(bias, weight.shape[0], layer)
     stride = _positive(stride, nd, "stride", layer)
     dilation = _positive(dilation, nd, "dilation", layer)
-    pads = resolve_padding(padding, weight.shape[2:], stride, dilation, layer)
-    unbatched = input.ndim == nd + 1
-    x = input[None] if unbatched else input  # (C, ...) -> (1, C, ...)
-    if nd == 1:
-        x, weight = lift_1d(x), lift_1d(weight)
-        stride, dilation, pads = (1, *stride), (1, *dilation), ((0, 0), *pads)
     kernel = weight.shape[2:]
-    size = tuple(x.shape[2 + a] + sum(pads[a]) for a in range(2))
-    if any(size[a] < dilation[a] * (kernel[a] - 1) + 1 for a in range(2)):
-        extent = tuple(dilation[a] * (kernel[a] - 1) + 1 for a in range(2))
+    pads = resolve_padding(padding, kernel, stride, dilation, layer)
+    size = tuple(n + p + q for n, (p, q) in zip(input.shape[-nd:], pads))
+    extent = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))
+    if any(s < e for s, e in zip(size, extent)):
         raise ValueError(
-            f"{layer}: the padded input {size[2 - nd :]} is smaller than the kernel's extent "
-            f"{extent[2 - nd :]} (kernel {kernel[2 - nd :]}, dilation {dilation[2 - nd :]}); "
-            f"input shape {input.shape}: pad more or use a smaller kernel"
+            f"{layer}: the padded input {size} is smaller than the kernel's extent {extent} "
+            f"(kernel {kernel}, dilation {dilation}); input shape {input.shape}: pad more or "
+            "use a smaller kernel"
         )
-    return x, weight, stride, pads, dilation, unbatched
+    # torch checks the dtypes after every shape
+    rule = BiasDtype.CAST if isinstance(padding, str) else BiasDtype.FIRST
+    check_conv_dtypes(input, weight, bias, rule, layer)
+    unbatched = input.ndim == nd + 1
+    x = input[None] if unbatched else input  # (C, *S) -> (1, C, *S)
+    return x, weight, bias, stride, pads, dilation, unbatched
 
 
-def _restore(y: np.ndarray, nd: int, unbatched: bool) -> np.ndarray:
-    """Undo :func:`_prepare`'s layout: drop the unit height of 1-d, then the batch axis."""
-    if nd == 1:
-        y = y[:, :, 0]  # (N, C, 1, L) -> (N, C, L)
-    return y[0] if unbatched else y
+def _out_size(x: np.ndarray, weight: np.ndarray, stride, pads, dilation) -> tuple[int, ...]:
+    """``floor((S + before + after - d (k - 1) - 1) / s) + 1`` per spatial dim."""
+    return tuple((n + p + q - d * (k - 1) - 1) // s + 1 for n, (p, q), k, s, d
+                 in zip(x.shape[2:], pads, weight.shape[2:], stride, dilation))  # fmt: skip
 
 
 def _conv(input, weight, bias, stride, padding, dilation, groups, nd, layer):
-    x, w, stride, pads, dilation, unbatched = _prepare(
-        input, weight, stride, padding, dilation, groups, nd, layer
+    x, w, b, stride, pads, dilation, unbatched = _prepare(
+        input, weight, bias, stride, padding, dilation, groups, nd, layer
     )
-    check_bias(bias, w.shape[0], layer)
-    out_size = tuple(_out_size(x.shape[2 + a], pads[a], w.shape[2 + a], stride[a], dilation[a])
-                     for a in range(2))  # fmt: skip
+    out_size = _out_size(x, w, stride, pads, dilation)
     cols = im2col(channels_first(x, pads), w.shape[2:], stride, dilation, out_size)
-    y = apply_kernel(cols, w, groups)  # (O, N*Ho*Wo)
-    y = batch_first(y.reshape(-1, x.shape[0], *out_size))  # (O, N, Ho, Wo) -> (N, O, Ho, Wo)
-    if bias is not None:
-        y += bias.reshape(-1, 1, 1)  # (O,) -> (O, 1, 1)
-    return _restore(y, nd, unbatched)
+    y = apply_kernel(cols, w, groups)  # (O, N*prod(So))
+    y = batch_first(y.reshape(-1, x.shape[0], *out_size))  # (O, N, *So) -> (N, O, *So)
+    if b is not None:  # (in the input's dtype, as torch casts it for 'same' / 'valid')
+        y += b.astype(y.dtype, copy=False).reshape(-1, *(1,) * nd)  # (O,) -> (O, 1, ..)
+    return y[0] if unbatched else y
 
 
 def _conv_backward(grad_output, input, weight, bias, stride, padding, dilation, groups, nd, layer):
-    x, w, stride, pads, dilation, unbatched = _prepare(
-        input, weight, stride, padding, dilation, groups, nd, layer
+    x, w, b, stride, pads, dilation, unbatched = _prepare(
+        input, weight, bias, stride, padding, dilation, groups, nd, layer
     )
-    check_bias(bias, w.shape[0], layer)
-    out_size = tuple(_out_size(x.shape[2 + a], pads[a], w.shape[2 + a], stride[a], dilation[a])
-                     for a in range(2))  # fmt: skip
-    expected = (*input.shape[: -nd - 1], w.shape[0], *out_size[2 - nd :])
+    out_size = _out_size(x, w, stride, pads, dilation)
+    expected = (*input.shape[: -nd - 1], w.shape[0], *out_size)
     if np.shape(grad_output) != expected:
         raise ValueError(
             f"{layer}_backward: grad_output must have the output's shape {expected}, got "
             f"{np.shape(grad_output)}"
         )
     g = np.asarray(grad_output)
-    g = g[None] if unbatched else g  # (O, ...) -> (1, O, ...)
-    g = g[:, :, None] if nd == 1 else g  # (N, O, L) -> (N, O, 1, L)
-    g = channels_first(g)  # (N, O, Ho, Wo) -> (O, N, Ho, Wo)
-    padded = channels_first(x, pads)  # (C, N, Hp, Wp)
+    g = channels_first(g[None] if unbatched else g)  # (N, O, *So) -> (O, N, *So)
+    padded = channels_first(x, pads)  # (C, N, *Sp)
     cols = im2col(padded, w.shape[2:], stride, dilation, out_size)
-    grad_weight = conv_weight_grad(g.reshape(g.shape[0], -1), cols, w.shape, groups)
+    g_flat = g.reshape(g.shape[0], -1)  # (O, N, *So) -> (O, N*prod(So))
+    grad_weight = conv_weight_grad(g_flat, cols, w.shape, groups)
     grad_padded = conv_transpose_scatter(g, w, padded.shape[2:], stride, dilation, groups)
-    (top, _), (left, _) = pads
-    grad_input = batch_first(grad_padded[:, :, top : top + x.shape[2], left : left + x.shape[3]])
-    grad_bias = g.sum(axis=(1, 2, 3)) if bias is not None else None  # (O,)
-    return _restore(grad_input, nd, unbatched), grad_weight.reshape(weight.shape), grad_bias
+    crop = tuple(slice(p, p + n) for (p, _), n in zip(pads, x.shape[2:]))  # cut the padding
+    grad_input = batch_first(grad_padded[(slice(None), slice(None), *crop)])  # (N, C, *S)
+    grad_bias = g_flat.sum(axis=1).astype(b.dtype, copy=False) if b is not None else None  # (O,)
+    return grad_input[0] if unbatched else grad_input, grad_weight, grad_bias
 
 
 def conv2d(
@@ -306,7 +320,7 @@ def conv1d(
     dilation: Any = 1,
     groups: int = 1,
 ) -> np.ndarray:
-    r"""1-d convolution: :func:`conv2d` on a signal of height 1.
+    r"""1-d convolution: :func:`conv2d`'s im2col and matmul with one spatial dim.
 
     .. math:: y[n, o, l] = b_o + \sum_{c \in \text{group}(o)} \sum_i W[o, c, i]\,
               x_{pad}[n, c, l s + i d]
@@ -328,7 +342,7 @@ def conv1d_backward(
     dilation: Any = 1,
     groups: int = 1,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    r"""Gradients of :func:`conv1d`: those of :func:`conv2d_backward` with height 1.
+    r"""Gradients of :func:`conv1d`: those of :func:`conv2d_backward` with one spatial dim.
 
     .. math::
         \frac{\partial L}{\partial W[o, c, i]} = \sum_{n, l} g[n, o, l]\, x_{pad}[n, c, l s + i d],
@@ -340,3 +354,54 @@ def conv1d_backward(
     """
     return _conv_backward(grad_output, input, weight, bias, stride, padding, dilation, groups,
                           1, "conv1d")  # fmt: skip
+
+
+def conv3d(
+    input: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> np.ndarray:
+    r"""3-d convolution: :func:`conv2d`'s im2col and matmul with a depth dim in front.
+
+    .. math::
+        y[n, o, t, h, w] = b_o + \sum_{c \in \text{group}(o)} \sum_{k, i, j} W[o, c, k, i, j]\,
+            x_{pad}[n, c, t s_d + k d_d, h s_h + i d_h, w s_w + j d_w]
+
+    Shapes: input ``(N, C, D, H, W)`` or ``(C, D, H, W)``, weight
+    ``(O, C/groups, kd, kh, kw)``, bias ``(O,)`` -> ``(N, O, Do, Ho, Wo)``, each output
+    size as in :func:`conv2d`. ``padding`` is an int, a triple, ``'valid'`` or
+    ``'same'``. Torch: ``torch.nn.functional.conv3d``.
+    """
+    return _conv(input, weight, bias, stride, padding, dilation, groups, 3, "conv3d")
+
+
+def conv3d_backward(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    dilation: Any = 1,
+    groups: int = 1,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    r"""Gradients of :func:`conv3d`: those of :func:`conv2d_backward` with three spatial dims.
+
+    With :math:`g = \partial L/\partial y`, :math:`u = (t s_d + k d_d, h s_h + i d_h,
+    w s_w + j d_w)` the position a kernel tap reads:
+
+    .. math::
+        \frac{\partial L}{\partial W[o, c, k, i, j]} = \sum_{n, t, h, w} g[n, o, t, h, w]\,
+            x_{pad}[n, c, u], \qquad
+        \frac{\partial L}{\partial x_{pad}}[n, c, u] \mathrel{+}= \sum_o W[o, c, k, i, j]\,
+            g[n, o, t, h, w]
+
+    and :math:`\partial L/\partial b_o` sums :math:`g` over all but the channel.
+    Returns ``(grad_input, grad_weight, grad_bias)``.
+    """
+    return _conv_backward(grad_output, input, weight, bias, stride, padding, dilation, groups,
+                          3, "conv3d")  # fmt: skip

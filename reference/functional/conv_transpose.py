@@ -1,4 +1,4 @@
-r"""Transposed convolution (``torch.nn.functional.conv_transpose1d`` / ``conv_transpose2d``).
+r"""Transposed convolution (``torch.nn.functional.conv_transpose1d`` / ``2d`` / ``3d``).
 
 A transposed convolution is the *input gradient of a convolution*, used as a
 forward: every input pixel is multiplied by the kernel and added into the output
@@ -14,7 +14,8 @@ grad wrt weight      convolution's weight gradient with the roles of
 ==================  ===============================================
 
 The weight is ``(C_in, C_out/groups, *kernel)``: the layout of the convolution it
-transposes, which maps ``C_out`` channels to ``C_in``.
+transposes, which maps ``C_out`` channels to ``C_in``. As in :mod:`.conv`, one code
+path serves 1, 2 and 3 spatial dims.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from typing import Any
 import numpy as np
 
 from .._validate import as_float_array
-from .conv import _positive, _tuple, check_bias, check_conv_input, lift_1d
+from .conv import BiasDtype, _positive, _tuple, check_bias, check_conv_dtypes, check_conv_input
 from .im2col import (
     apply_kernel,
     batch_first,
@@ -37,11 +38,13 @@ from .im2col import (
 __all__ = [
     "conv_transpose1d", "conv_transpose1d_backward",
     "conv_transpose2d", "conv_transpose2d_backward",
+    "conv_transpose3d", "conv_transpose3d_backward",
 ]  # fmt: skip
 
 
 def _prepare(input, weight, bias, stride, padding, output_padding, groups, dilation, nd, layer):
-    """Validate; return 4-d input/weight, 2-d stride/padding/dilation, output size, layout."""
+    """Validate; return the batched input, weight, bias, stride/padding/dilation, output size
+    and layout."""
     input = as_float_array(input, layer)
     weight = as_float_array(weight, layer, "weight")
     check_conv_input(input, weight, groups, nd, layer, transposed=True)
@@ -61,7 +64,7 @@ def _prepare(input, weight, bias, stride, padding, output_padding, groups, dilat
             f"{layer}: output_padding {output_padding} must be smaller than either stride "
             f"{stride} or dilation {dilation} in every dim"
         )
-    check_bias(bias, weight.shape[1] * groups, layer)
+    bias = check_bias(bias, weight.shape[1] * groups, layer)
     kernel, size = weight.shape[2:], input.shape[-nd:]
     out_size = tuple((size[a] - 1) * stride[a] - 2 * padding[a] + dilation[a] * (kernel[a] - 1)
                      + output_padding[a] + 1 for a in range(nd))  # fmt: skip
@@ -70,65 +73,51 @@ def _prepare(input, weight, bias, stride, padding, output_padding, groups, dilat
             f"{layer}: input of shape {input.shape} gives output size {out_size}, which is too "
             f"small (padding {padding} removes more than the kernel {kernel} adds)"
         )
+    check_conv_dtypes(input, weight, bias, BiasDtype.LAST, layer)  # after every shape, as torch
     unbatched = input.ndim == nd + 1
-    x = input[None] if unbatched else input  # (C, ...) -> (1, C, ...)
-    if nd == 1:
-        x, weight = lift_1d(x), lift_1d(weight)
-        stride, dilation, padding, out_size = (
-            (1, *stride),
-            (1, *dilation),
-            (0, *padding),
-            (1, *out_size),
-        )
-    return x, weight, stride, padding, dilation, out_size, unbatched
-
-
-def _restore(y: np.ndarray, nd: int, unbatched: bool) -> np.ndarray:
-    if nd == 1:
-        y = y[:, :, 0]  # (N, C, 1, L) -> (N, C, L)
-    return y[0] if unbatched else y
+    x = input[None] if unbatched else input  # (C, *S) -> (1, C, *S)
+    return x, weight, bias, stride, padding, dilation, out_size, unbatched
 
 
 def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups, dilation, nd,
                     layer):  # fmt: skip
-    x, w, stride, padding, dilation, out_size, unbatched = _prepare(
+    x, w, b, stride, padding, dilation, out_size, unbatched = _prepare(
         input, weight, bias, stride, padding, output_padding, groups, dilation, nd, layer
     )
-    (ph, pw), (ho, wo) = padding, out_size
-    x = channels_first(x)  # (N, C_in, H, W) -> (C_in, N, H, W)
-    padded = conv_transpose_scatter(x, w, (ho + 2 * ph, wo + 2 * pw), stride, dilation, groups)
-    y = batch_first(padded[:, :, ph : ph + ho, pw : pw + wo])  # cut the padding: (N, C_out, ..)
-    if bias is not None:
-        y += bias.reshape(-1, 1, 1)  # (C_out,) -> (C_out, 1, 1)
-    return _restore(y, nd, unbatched)
+    x = channels_first(x)  # (N, C_in, *S) -> (C_in, N, *S)
+    padded_size = tuple(o + 2 * p for o, p in zip(out_size, padding))
+    padded = conv_transpose_scatter(x, w, padded_size, stride, dilation, groups)
+    crop = tuple(slice(p, p + o) for p, o in zip(padding, out_size))  # cut the padding
+    y = batch_first(padded[(slice(None), slice(None), *crop)])  # -> (N, C_out, *So)
+    if b is not None:
+        y += b.reshape(-1, *(1,) * nd)  # (C_out,) -> (C_out, 1, ..)
+    return y[0] if unbatched else y
 
 
 def _conv_transpose_backward(grad_output, input, weight, bias, stride, padding, output_padding,
                              groups, dilation, nd, layer):  # fmt: skip
-    x, w, stride, padding, dilation, out_size, unbatched = _prepare(
+    x, w, b, stride, padding, dilation, out_size, unbatched = _prepare(
         input, weight, bias, stride, padding, output_padding, groups, dilation, nd, layer
     )
-    expected = (*input.shape[: -nd - 1], w.shape[1] * groups, *out_size[2 - nd :])
+    expected = (*input.shape[: -nd - 1], w.shape[1] * groups, *out_size)
     if np.shape(grad_output) != expected:
         raise ValueError(
             f"{layer}_backward: grad_output must have the output's shape {expected}, got "
             f"{np.shape(grad_output)}"
         )
     g = np.asarray(grad_output)
-    g = g[None] if unbatched else g  # (C_out, ...) -> (1, C_out, ...)
-    g = g[:, :, None] if nd == 1 else g  # (N, C_out, L) -> (N, C_out, 1, L)
-    ph, pw = padding
-    g_padded = channels_first(g, ((ph, ph), (pw, pw)))  # (N, C_out, ..) -> (C_out, N, ..)
+    g = g[None] if unbatched else g  # (C_out, *So) -> (1, C_out, *So)
+    g_padded = channels_first(g, tuple((p, p) for p in padding))  # -> (C_out, N, *Sp)
     in_size = x.shape[2:]
     # the input gradient is the convolution the forward transposes; with
-    # output_padding >= stride it would fit extra windows: keep the first H x W
-    cols = im2col(g_padded, w.shape[2:], stride, dilation, in_size)  # (C_out*K, N*H*W)
-    grad_input = apply_kernel(cols, w, groups)  # (C_in, N*H*W)
-    grad_input = batch_first(grad_input.reshape(-1, x.shape[0], *in_size))  # -> (N, C_in, H, W)
-    x_flat = channels_first(x).reshape(x.shape[1], -1)  # (N, C_in, H, W) -> (C_in, N*H*W)
-    grad_weight = conv_weight_grad(x_flat, cols, w.shape, groups).reshape(weight.shape)
-    grad_bias = g.sum(axis=(0, 2, 3)) if bias is not None else None  # (C_out,)
-    return _restore(grad_input, nd, unbatched), grad_weight, grad_bias
+    # output_padding >= stride it would fit extra windows: keep the first in_size
+    cols = im2col(g_padded, w.shape[2:], stride, dilation, in_size)  # (C_out*K, N*prod(S))
+    grad_input = apply_kernel(cols, w, groups)  # (C_in, N*prod(S))
+    grad_input = batch_first(grad_input.reshape(-1, x.shape[0], *in_size))  # (N, C_in, *S)
+    x_flat = channels_first(x).reshape(x.shape[1], -1)  # (N, C_in, *S) -> (C_in, N*prod(S))
+    grad_weight = conv_weight_grad(x_flat, cols, w.shape, groups)
+    grad_bias = g.sum(axis=(0, *range(2, g.ndim))) if b is not None else None  # (C_out,)
+    return grad_input[0] if unbatched else grad_input, grad_weight, grad_bias
 
 
 def conv_transpose2d(
@@ -200,7 +189,7 @@ def conv_transpose1d(
     groups: int = 1,
     dilation: Any = 1,
 ) -> np.ndarray:
-    r"""1-d transposed convolution: :func:`conv_transpose2d` on a signal of height 1.
+    r"""1-d transposed convolution: :func:`conv_transpose2d` with one spatial dim.
 
     .. math:: y_{pad}[n, o, l s + i d] \mathrel{+}= \sum_{c \in \text{group}(o)} W[c, o, i]\,
               x[n, c, l], \qquad y = \operatorname{crop}_p(y_{pad}) + b
@@ -224,7 +213,7 @@ def conv_transpose1d_backward(
     groups: int = 1,
     dilation: Any = 1,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
-    r"""Gradients of :func:`conv_transpose1d` (:func:`conv_transpose2d_backward`, height 1).
+    r"""Gradients of :func:`conv_transpose1d` (:func:`conv_transpose2d_backward` in 1-d).
 
     .. math::
         \frac{\partial L}{\partial x[n, c, l]} = \sum_{o, i} W[c, o, i]\, g_{pad}[n, o, l s + i d],
@@ -236,3 +225,59 @@ def conv_transpose1d_backward(
     return _conv_transpose_backward(grad_output, input, weight, bias, stride, padding,
                                     output_padding, groups, dilation, 1,
                                     "conv_transpose1d")  # fmt: skip
+
+
+def conv_transpose3d(
+    input: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    groups: int = 1,
+    dilation: Any = 1,
+) -> np.ndarray:
+    r"""3-d transposed convolution: :func:`conv_transpose2d` with a depth dim in front.
+
+    With :math:`u = (t s_d + k d_d, h s_h + i d_h, w s_w + j d_w)`:
+
+    .. math::
+        y_{pad}[n, o, u] \mathrel{+}= \sum_{c \in \text{group}(o)} W[c, o, k, i, j]\,
+            x[n, c, t, h, w], \qquad y = \operatorname{crop}_p(y_{pad}) + b
+
+    Shapes: input ``(N, C_in, D, H, W)`` or ``(C_in, D, H, W)``, weight
+    ``(C_in, C_out/groups, kd, kh, kw)`` -> ``(N, C_out, Do, Ho, Wo)``, each output size
+    as in :func:`conv_transpose2d`. Torch: ``torch.nn.functional.conv_transpose3d``.
+    """
+    return _conv_transpose(input, weight, bias, stride, padding, output_padding, groups,
+                           dilation, 3, "conv_transpose3d")  # fmt: skip
+
+
+def conv_transpose3d_backward(
+    grad_output: np.ndarray,
+    input: np.ndarray,
+    weight: np.ndarray,
+    bias: np.ndarray | None = None,
+    stride: Any = 1,
+    padding: Any = 0,
+    output_padding: Any = 0,
+    groups: int = 1,
+    dilation: Any = 1,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+    r"""Gradients of :func:`conv_transpose3d` (:func:`conv_transpose2d_backward` in 3-d).
+
+    With :math:`u` as in the forward and :math:`g_{pad}` the upstream gradient with
+    ``padding`` zeros around it:
+
+    .. math::
+        \frac{\partial L}{\partial x[n, c, t, h, w]} = \sum_{o, k, i, j} W[c, o, k, i, j]\,
+            g_{pad}[n, o, u], \qquad
+        \frac{\partial L}{\partial W[c, o, k, i, j]} = \sum_{n, t, h, w} x[n, c, t, h, w]\,
+            g_{pad}[n, o, u]
+
+    and :math:`\partial L/\partial b_o` sums :math:`g` over all but the channel.
+    Returns ``(grad_input, grad_weight, grad_bias)``.
+    """
+    return _conv_transpose_backward(grad_output, input, weight, bias, stride, padding,
+                                    output_padding, groups, dilation, 3,
+                                    "conv_transpose3d")  # fmt: skip

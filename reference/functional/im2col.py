@@ -1,7 +1,9 @@
 r"""The pieces every convolution here is built from, on channels-first arrays.
 
-``(C, N, H, W)`` instead of torch's ``(N, C, H, W)``: the batch then sits next to
-the pixels, and each step below is one large 2-D matmul over all samples at once.
+``(C, N, *spatial)`` instead of torch's ``(N, C, *spatial)``: the batch then sits
+next to the pixels, and each step below is one large 2-D matmul over all samples at
+once. Every piece works for any number of spatial dims (1, 2 or 3: signals, images,
+volumes); the kernel, stride and dilation are tuples with one entry per dim.
 
 ==============================  ===============================================
 piece                           what it computes
@@ -19,50 +21,59 @@ piece                           what it computes
 
 from __future__ import annotations
 
+import itertools
+import math
+
 import numpy as np
 from numpy.lib.stride_tricks import sliding_window_view
 
 __all__: list[str] = []  # building blocks; the public pairs are in .conv, .conv_transpose
 
-Pads = tuple[tuple[int, int], tuple[int, int]]  # ((top, bottom), (left, right))
+Pads = tuple[tuple[int, int], ...]  # (before, after) per spatial dim, e.g. ((top, bottom), ..)
 
 
-def channels_first(x: np.ndarray, pads: Pads = ((0, 0), (0, 0))) -> np.ndarray:
-    """``(N, C, H, W)`` as a padded, contiguous ``(C, N, H + top + bottom, W + left + right)``."""
-    return np.pad(x.transpose(1, 0, 2, 3), ((0, 0), (0, 0), *pads))  # one copy, zeros around
+def channels_first(x: np.ndarray, pads: Pads | None = None) -> np.ndarray:
+    """``(N, C, *S)`` as a padded, contiguous ``(C, N, *(S + before + after))``."""
+    pads = pads or ((0, 0),) * (x.ndim - 2)
+    return np.pad(x.swapaxes(0, 1), ((0, 0), (0, 0), *pads))  # one copy, zeros around
 
 
 def batch_first(y: np.ndarray) -> np.ndarray:
-    """``(C, N, H, W) -> (N, C, H, W)``, contiguous: the layout the caller sees."""
-    return np.ascontiguousarray(y.transpose(1, 0, 2, 3))
+    """``(C, N, *S) -> (N, C, *S)``, contiguous: the layout the caller sees."""
+    return np.ascontiguousarray(y.swapaxes(0, 1))
 
 
 def im2col(
     padded: np.ndarray,
-    kernel: tuple[int, int],
-    stride: tuple[int, int],
-    dilation: tuple[int, int],
-    out_size: tuple[int, int],
+    kernel: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
+    out_size: tuple[int, ...],
 ) -> np.ndarray:
-    """Windows of a padded ``(C, N, Hp, Wp)`` input as columns ``(C*kh*kw, N*Ho*Wo)``.
+    """Windows of a padded ``(C, N, *P)`` input as columns ``(C*prod(K), N*prod(O))``.
 
-    Column ``(n, oh, ow)`` holds ``padded[c, n, oh*sh + i*dh, ow*sw + j*dw]`` in the
-    row order ``(c, i, j)``, the order of ``weight.reshape(O, -1)``. Only the first
-    ``out_size`` windows are taken (the transposed convolution's backward may fit more).
+    In 2-d, column ``(n, oh, ow)`` holds ``padded[c, n, oh*sh + i*dh, ow*sw + j*dw]`` in
+    the row order ``(c, i, j)``, the order of ``weight.reshape(O, -1)``; in other dims
+    likewise, one index per dim. Only the first ``out_size`` windows are taken (the
+    transposed convolution's backward may fit more).
     """
-    (kh, kw), (sh, sw), (dh, dw), (ho, wo) = kernel, stride, dilation, out_size
+    nd = len(kernel)
     c, n = padded.shape[:2]
-    span = (dh * (kh - 1) + 1, dw * (kw - 1) + 1)  # the kernel's extent with its holes
-    windows = sliding_window_view(padded, span, axis=(2, 3))  # (C, N, Hp-.., Wp-.., span)
-    windows = windows[:, :, : sh * (ho - 1) + 1 : sh, : sw * (wo - 1) + 1 : sw, ::dh, ::dw]
-    cols = windows.transpose(0, 4, 5, 1, 2, 3)  # (C, N, Ho, Wo, kh, kw) -> (C, kh, kw, N, Ho, Wo)
-    return cols.reshape(c * kh * kw, n * ho * wo)  # the one copy: (C*kh*kw, N*Ho*Wo)
+    span = tuple(d * (k - 1) + 1 for k, d in zip(kernel, dilation))  # extent with the holes
+    spatial = tuple(range(2, 2 + nd))
+    windows = sliding_window_view(padded, span, axis=spatial)  # (C, N, *P-.., *span)
+    starts = tuple(slice(0, s * (o - 1) + 1, s) for s, o in zip(stride, out_size))
+    taps = tuple(slice(None, None, d) for d in dilation)
+    windows = windows[(slice(None), slice(None), *starts, *taps)]  # (C, N, *O, *K)
+    kernel_axes = range(2 + nd, 2 + 2 * nd)
+    cols = windows.transpose(0, *kernel_axes, 1, *spatial)  # (C, N, *O, *K) -> (C, *K, N, *O)
+    return cols.reshape(c * math.prod(kernel), n * math.prod(out_size))  # the one copy
 
 
 def apply_kernel(cols: np.ndarray, weight: np.ndarray, groups: int) -> np.ndarray:
-    """The forward's matmul: ``weight (O, C/g, kh, kw)`` times the columns -> ``(O, N*Ho*Wo)``."""
+    """The forward's matmul: ``weight (O, C/g, *K)`` times the columns -> ``(O, N*prod(O))``."""
     out_ch = weight.shape[0]
-    w = weight.reshape(groups, out_ch // groups, -1)  # (O, C/g, kh, kw) -> (g, O/g, C/g*K)
+    w = weight.reshape(groups, out_ch // groups, -1)  # (O, C/g, *K) -> (g, O/g, C/g*K)
     c = cols.reshape(groups, -1, cols.shape[1])  # (C*K, NP) -> (g, C/g*K, NP)
     return np.matmul(w, c).reshape(out_ch, -1)  # (g, O/g, NP) -> (O, NP)
 
@@ -72,8 +83,8 @@ def conv_weight_grad(
 ) -> np.ndarray:
     r""":math:`\partial L/\partial W = g\, \mathrm{cols}^\top` per group, summed over the batch.
 
-    ``grad_output (O, N*Ho*Wo)`` (channels first), ``cols (C*kh*kw, N*Ho*Wo)`` from
-    :func:`im2col`.
+    ``grad_output (O, N*prod(O))`` (channels first), ``cols (C*prod(K), N*prod(O))``
+    from :func:`im2col`.
     """
     out_ch, points = grad_output.shape
     g = grad_output.reshape(groups, out_ch // groups, points)  # (O, NP) -> (g, O/g, NP)
@@ -84,38 +95,39 @@ def conv_weight_grad(
 def conv_transpose_scatter(
     grad_output: np.ndarray,
     weight: np.ndarray,
-    padded_size: tuple[int, int],
-    stride: tuple[int, int],
-    dilation: tuple[int, int],
+    padded_size: tuple[int, ...],
+    stride: tuple[int, ...],
+    dilation: tuple[int, ...],
     groups: int,
 ) -> np.ndarray:
-    r"""Send ``grad_output (O, N, Ho, Wo)`` (channels first) back through ``weight``.
+    r"""Send ``grad_output (O, N, *So)`` (channels first) back through ``weight``.
+
+    In 2-d (other dims likewise, one index per dim):
 
     .. math:: \frac{\partial L}{\partial x_{pad}}[n, c, h s_h + i d_h, w s_w + j d_w]
               \mathrel{+}= \sum_o W[o, c, i, j]\, g[n, o, h, w]
 
-    ``weight`` is ``(O, C/g, kh, kw)``. Returns the gradient wrt the *padded* input,
-    channels first: ``(C, N, Hp, Wp)`` with ``(Hp, Wp) = padded_size``.
+    ``weight`` is ``(O, C/g, *K)``. Returns the gradient wrt the *padded* input,
+    channels first: ``(C, N, *padded_size)``.
 
     Two steps, the forward's im2col read backwards (*col2im*): one matmul
     :math:`W^\top g` gives every column's gradient at once, then a loop over the
-    kernel offsets ``(i, j)`` (not over samples or pixels) adds each offset's slice
-    back at the input positions that offset read. The scratch array keeps the batch
-    axis last, so each add runs over contiguous runs of ``N`` values rather than
+    kernel offsets (``(i, j)`` in 2-d; not over samples or pixels) adds each offset's
+    slice back at the input positions that offset read. The scratch array keeps the
+    batch axis last, so each add runs over contiguous runs of ``N`` values rather than
     rows only ``Wo`` wide (about twice as fast); the result is a transposed view.
     """
-    out_ch, n, ho, wo = grad_output.shape
-    _, in_per_group, kh, kw = weight.shape
-    (sh, sw), (dh, dw) = stride, dilation
-    g = np.ascontiguousarray(grad_output.transpose(0, 2, 3, 1))  # (O, N, Ho, Wo) -> (O, Ho, Wo, N)
-    g = g.reshape(groups, out_ch // groups, -1)  # (O, Ho, Wo, N) -> (g, O/g, Ho*Wo*N)
-    w = weight.reshape(groups, out_ch // groups, -1)  # (O, C/g, kh, kw) -> (g, O/g, C/g*K)
-    cols_grad = np.matmul(w.transpose(0, 2, 1), g)  # (g, C/g*K, O/g) @ (g, O/g, Ho*Wo*N)
-    cols_grad = cols_grad.reshape(-1, kh, kw, ho, wo, n)  # -> (C, kh, kw, Ho, Wo, N)
+    out_ch, n, *out_size = grad_output.shape
+    _, in_per_group, *kernel = weight.shape
+    g = np.ascontiguousarray(np.moveaxis(grad_output, 1, -1))  # (O, N, *So) -> (O, *So, N)
+    g = g.reshape(groups, out_ch // groups, -1)  # (O, *So, N) -> (g, O/g, prod(So)*N)
+    w = weight.reshape(groups, out_ch // groups, -1)  # (O, C/g, *K) -> (g, O/g, C/g*K)
+    cols_grad = np.matmul(w.transpose(0, 2, 1), g)  # (g, C/g*K, O/g) @ (g, O/g, prod(So)*N)
+    cols_grad = cols_grad.reshape(-1, *kernel, *out_size, n)  # -> (C, *K, *So, N)
     padded = np.zeros((groups * in_per_group, *padded_size, n), dtype=cols_grad.dtype)
-    for i in range(kh):
-        for j in range(kw):
-            rows = slice(i * dh, i * dh + sh * (ho - 1) + 1, sh)
-            cols = slice(j * dw, j * dw + sw * (wo - 1) + 1, sw)
-            padded[:, rows, cols, :] += cols_grad[:, i, j]  # (C, Ho, Wo, N)
-    return padded.transpose(0, 3, 1, 2)  # (C, Hp, Wp, N) -> (C, N, Hp, Wp), a view
+    for offset in itertools.product(*(range(k) for k in kernel)):
+        # the input positions this offset read: offset*d + (0, s, 2s, .., s*(So-1))
+        window = tuple(slice(i * d, i * d + s * (o - 1) + 1, s)
+                       for i, d, s, o in zip(offset, dilation, stride, out_size))  # fmt: skip
+        padded[(slice(None), *window)] += cols_grad[(slice(None), *offset)]  # (C, *So, N)
+    return np.moveaxis(padded, -1, 1)  # (C, *Sp, N) -> (C, N, *Sp), a view

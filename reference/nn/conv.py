@@ -1,4 +1,4 @@
-"""Convolution modules: ``Conv1d``, ``Conv2d``, ``ConvTranspose1d``, ``ConvTranspose2d``.
+"""Convolution modules: ``Conv1d``/``2d``/``3d`` and ``ConvTranspose1d``/``2d``/``3d``.
 
 Thin wrappers around :mod:`reference.functional.conv` and
 :mod:`reference.functional.conv_transpose`, with torch's constructor arguments,
@@ -22,11 +22,17 @@ from ..functional.conv import _positive, _tuple, check_conv_input, resolve_paddi
 from .init import bias_bound, kaiming_uniform_bound, resolve_dtype, resolve_rng, uniform
 from .module import Module, Parameter
 
-__all__ = ["Conv1d", "Conv2d", "ConvTranspose1d", "ConvTranspose2d"]
+__all__ = ["Conv1d", "Conv2d", "Conv3d", "ConvTranspose1d", "ConvTranspose2d", "ConvTranspose3d"]
 
 _PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
 _PAD_MODE = {"zeros": "constant", "reflect": "reflect", "replicate": "replicate",
              "circular": "circular"}  # fmt: skip
+# the functional pair of each layer, by its number of spatial dims
+_CONV = {1: (F.conv1d, F.conv1d_backward), 2: (F.conv2d, F.conv2d_backward),
+         3: (F.conv3d, F.conv3d_backward)}  # fmt: skip
+_CONV_TRANSPOSE = {1: (F.conv_transpose1d, F.conv_transpose1d_backward),
+                   2: (F.conv_transpose2d, F.conv_transpose2d_backward),
+                   3: (F.conv_transpose3d, F.conv_transpose3d_backward)}  # fmt: skip
 
 
 class _ConvNd(Module):
@@ -173,7 +179,7 @@ class _Conv(_ConvNd):
                          False, 0, groups, bias, padding_mode, device, dtype, rng=rng)  # fmt: skip
 
     def _functional(self):
-        return (F.conv1d, F.conv1d_backward) if self._nd == 1 else (F.conv2d, F.conv2d_backward)
+        return _CONV[self._nd]
 
     def forward(self, input: np.ndarray) -> np.ndarray:
         input = self._check_input(input)
@@ -235,6 +241,18 @@ class Conv2d(_Conv):
     _nd = 2
 
 
+class Conv3d(_Conv):
+    r"""3-d convolution layer (``torch.nn.Conv3d``), :func:`~reference.functional.conv3d`.
+
+    Weight ``(out_channels, in_channels/groups, kd, kh, kw)``, bias ``(out_channels,)``,
+    both :math:`U(-1/\sqrt{\text{fan\_in}}, 1/\sqrt{\text{fan\_in}})` with
+    ``fan_in = in_channels/groups * kd * kh * kw``. ``padding`` and ``padding_mode`` as
+    in :class:`Conv2d`, over the three trailing dims.
+    """
+
+    _nd = 3
+
+
 class _ConvTranspose(_ConvNd):
     def __init__(
         self,
@@ -258,9 +276,7 @@ class _ConvTranspose(_ConvNd):
                          rng=rng)  # fmt: skip
 
     def _functional(self):
-        if self._nd == 1:
-            return F.conv_transpose1d, F.conv_transpose1d_backward
-        return F.conv_transpose2d, F.conv_transpose2d_backward
+        return _CONV_TRANSPOSE[self._nd]
 
     def _output_padding(self, input: np.ndarray, output_size: Any) -> tuple[int, ...]:
         """The ``output_padding`` that yields ``output_size`` (torch's ``_output_padding``)."""
@@ -335,3 +351,14 @@ class ConvTranspose2d(_ConvTranspose):
     """
 
     _nd = 2
+
+
+class ConvTranspose3d(_ConvTranspose):
+    r"""3-d transposed convolution (``torch.nn.ConvTranspose3d``).
+
+    Weight ``(in_channels, out_channels/groups, kd, kh, kw)``; default init
+    :math:`U(\pm 1/\sqrt{\text{fan\_in}})` with torch's ``fan_in = weight.size(1) * kd *
+    kh * kw = out_channels/groups * kd * kh * kw``.
+    """
+
+    _nd = 3
