@@ -48,6 +48,7 @@ def propose_activation(ch: Chooser, shape: tuple[int, ...]) -> LayerSpec | None:
         ("Softshrink", lambda: {"lambd": ch.real(0.1, 1.0)}),
         ("Tanhshrink", dict),
         ("Softmin", lambda: {"dim": ch.choice([-1] + list(range(1, ndim)))}),
+        ("RReLU", lambda: {"lower": ch.real(0.05, 0.2), "upper": ch.real(0.25, 0.5)}),
     ]  # fmt: skip
     halves = [d for d in range(1, ndim) if shape[d] % 2 == 0]
     if halves:  # GLU halves a dim of even size

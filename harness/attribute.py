@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from .spec import DROPOUT_TYPES
+from .spec import RANDOM_TYPES
 from .verdict import Blame, Kind, Mismatch, tensor_of
 
 __all__ = ["attribute"]
@@ -69,8 +69,8 @@ def _referee(runner: Any, m: Mismatch) -> None:
     if m.kind not in _LAYER_KINDS:
         m.blame, m.note = Blame.UNDECIDED, f"no referee for a {m.kind} mismatch; {m.note}"
         return
-    if m.layer is not None and runner.spec.layers[m.layer].type in DROPOUT_TYPES:
-        m.blame, m.note = Blame.UNDECIDED, f"no referee at a dropout layer; {m.note}"
+    if m.layer is not None and runner.spec.layers[m.layer].type in RANDOM_TYPES:
+        m.blame, m.note = Blame.UNDECIDED, f"no referee at a layer torch drew for; {m.note}"
         return
     consistent = _self_consistency(runner, m)
     if consistent is not None:

@@ -21,6 +21,24 @@ do not reimplement torch's generator; we *read* torch's mask and impose it:
 
 The tests (``tests/reference/test_dropout.py``) check step 2 for every kind and
 both dtypes: the re-seeded forward's zeros are exactly the extracted mask.
+
+Torch's other random layers are handled the same way, each by its own extractor (the
+reference module takes the draw through an attribute, used by its next forward):
+
+- :func:`torch_alpha_dropout_mask` (``AlphaDropout``, ``FeatureAlphaDropout`` ->
+  ``module.mask``): on ones, a kept unit becomes ``a (1 + alpha p) > 0`` and a dropped
+  one ``-alpha a (1 - p) < 0``, so the mask is ``output > 0``.
+- :func:`torch_rrelu_noise` (``RReLU`` -> ``module.noise``): torch draws a slope for each
+  element with ``x <= 0`` in turn, so the draw depends on the input's values: it is read
+  from the real module on the *real* input, as the gradient of a ones upstream
+  (torch's backward is ``noise * grad``: exact, and at ``x = 0`` too, where
+  ``output / input`` cannot tell it).
+- :func:`torch_fractional_samples` (``FractionalMaxPool2d/3d`` -> ``module.random_samples``):
+  torch's functional draws ``torch.rand(N, C, nd)`` in the input's dtype and device
+  (``N = 1`` unbatched) when it has no ``_random_samples``; we draw the same after
+  re-seeding.
+
+``tests/reference/test_random_layers.py`` checks each against the re-seeded real forward.
 """
 
 from __future__ import annotations
@@ -31,9 +49,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from reference.functional import dropout_mask_shape
+from reference.functional import alpha_dropout_mask_shape, dropout_mask_shape
 
-__all__ = ["torch_dropout_mask", "seed_torch", "dropout_kind", "Reseeded"]
+__all__ = [
+    "torch_dropout_mask", "seed_torch", "dropout_kind", "Reseeded",
+    "torch_alpha_dropout_mask", "torch_rrelu_noise", "torch_fractional_samples",
+    "torch_layer_mask",
+]  # fmt: skip
 
 _KINDS = ("dropout", "dropout1d", "dropout2d", "dropout3d")
 
@@ -121,6 +143,126 @@ def torch_dropout_mask(
     return np.array(mask, dtype=bool)  # a copy; np.ascontiguousarray would make 0-d 1-d
 
 
+def _is_feature_alpha(module_or_fn: Any) -> bool:
+    """``True`` for FeatureAlphaDropout, ``False`` for AlphaDropout (module, functional or
+    ``functools.partial`` of one); anything else is refused."""
+    fn = getattr(module_or_fn, "func", module_or_fn)  # unwrap functools.partial
+    name = type(fn).__name__ if isinstance(fn, torch.nn.Module) else getattr(fn, "__name__", "")
+    kind = name.lower().replace("_", "")
+    if kind not in ("alphadropout", "featurealphadropout"):
+        raise TypeError(
+            f"torch_alpha_dropout_mask: {module_or_fn!r} is not alpha dropout; pass a "
+            "torch.nn.AlphaDropout/FeatureAlphaDropout module or F.alpha_dropout/"
+            "feature_alpha_dropout (for Dropout use torch_dropout_mask)"
+        )
+    return kind == "featurealphadropout"
+
+
+def torch_alpha_dropout_mask(
+    torch_module_or_fn: Any,
+    input_shape: tuple[int, ...],
+    dtype: Any,
+    device: str,
+    seed: int,
+) -> np.ndarray:
+    """The bool keep-mask torch's alpha dropout draws right after :func:`seed_torch` ``(seed)``.
+
+    ``torch_module_or_fn``: a ``torch.nn.AlphaDropout``/``FeatureAlphaDropout`` (run in
+    training mode, its mode restored afterwards) or ``F.alpha_dropout``/
+    ``F.feature_alpha_dropout`` (or a ``functools.partial`` of one), called as
+    ``fn(ones, training=True)``: the functionals default to ``training=False``. The run
+    is on ones of ``input_shape``, ``dtype`` and ``device``; the mask is ``output > 0``
+    (module docstring). Returns the input's shape, or ``(N, C, 1, ...)`` for the feature
+    kind. ``p = 0`` keeps everything and ``p = 1`` drops everything; torch draws nothing
+    then, and the reference uses no mask.
+    """
+    feature = _is_feature_alpha(torch_module_or_fn)
+    ones = torch.ones(tuple(input_shape), dtype=_torch_dtype(dtype), device=device)
+    is_module = isinstance(torch_module_or_fn, torch.nn.Module)
+    was_training = torch_module_or_fn.training if is_module else True
+    if is_module:
+        torch_module_or_fn.train()
+    try:
+        seed_torch(seed)
+        with torch.no_grad():
+            output = (
+                torch_module_or_fn(ones) if is_module else torch_module_or_fn(ones, training=True)
+            )
+    finally:
+        if is_module:
+            torch_module_or_fn.train(was_training)
+    keep = (output > 0).cpu().numpy()
+    mask_shape = alpha_dropout_mask_shape(tuple(input_shape), feature)
+    mask = keep[tuple(slice(0, size) for size in mask_shape)]
+    if not np.array_equal(np.broadcast_to(mask, keep.shape), keep):
+        raise RuntimeError(
+            f"torch_alpha_dropout_mask: torch's mask is not constant over the dimensions "
+            f"after the first two of input {tuple(input_shape)}; is this FeatureAlphaDropout?"
+        )
+    return np.array(mask, dtype=bool)
+
+
+def torch_rrelu_noise(
+    torch_module: Any, input: Any, seed: int, *, device: str | None = None
+) -> np.ndarray:
+    """The per-element slopes (torch's ``noise``) a training ``RReLU`` draws on ``input``
+    right after :func:`seed_torch` ``(seed)``.
+
+    ``torch_module``: the real ``torch.nn.RReLU`` (run in training mode, its mode
+    restored afterwards; ``inplace`` ones too, on a copy). ``input``: the real input, a
+    tensor (its dtype and device are used) or a NumPy array (moved to ``device``, CPU by
+    default): torch draws one slope per element with ``x <= 0``, in order, so the draw
+    depends on the values. Returns an array of the input's shape and dtype (float32 for
+    bfloat16): the slope where ``x <= 0``, 1 elsewhere (NaN included), read exactly as the
+    gradient of a ones upstream. Checked: ``output == input * noise`` where ``x < 0``.
+    """
+    x = torch.as_tensor(input, device=device).detach()
+    leaf = x.clone().requires_grad_(True)
+    was_training = torch_module.training
+    torch_module.train()
+    try:
+        seed_torch(seed)
+        with torch.enable_grad():
+            output = torch_module(leaf.clone())  # a clone: an in-place module may write on it
+            (noise,) = torch.autograd.grad(output, leaf, torch.ones_like(output))
+    finally:
+        torch_module.train(was_training)
+    negative = x < 0
+    if not torch.equal(output.detach()[negative], (x * noise)[negative]):
+        raise RuntimeError(
+            f"torch_rrelu_noise: {torch_module!r} does not compute input * noise where "
+            "input < 0; pass a torch.nn.RReLU"
+        )
+    noise = noise.cpu()
+    return (noise.float() if noise.dtype == torch.bfloat16 else noise).numpy()
+
+
+def torch_fractional_samples(
+    input_shape: tuple[int, ...], dtype: Any, device: str, seed: int, nd: int
+) -> np.ndarray:
+    """The ``_random_samples`` torch's ``F.fractional_max_pool{nd}d`` draws right after
+    :func:`seed_torch` ``(seed)`` when given none: ``torch.rand(N, C, nd)`` in the input's
+    ``dtype`` and on its ``device`` (``N = 1`` for an unbatched ``(C, *spatial)`` input).
+
+    ``nd``: 2 or 3. Torch draws from the shape alone, never the values, so a
+    :class:`Reseeded` torch module then pools over exactly these windows. Returns
+    ``(N, C, nd)`` in that dtype (float32 for bfloat16).
+    """
+    if nd not in (2, 3):
+        raise ValueError(f"torch_fractional_samples: nd must be 2 or 3, got {nd!r}")
+    if len(input_shape) not in (nd + 1, nd + 2):
+        raise ValueError(
+            f"torch_fractional_samples: expected a {nd + 1}-D or {nd + 2}-D input shape for "
+            f"fractional_max_pool{nd}d, got {tuple(input_shape)}"
+        )
+    batch = 1 if len(input_shape) == nd + 1 else input_shape[0]
+    seed_torch(seed)
+    samples = torch.rand(
+        batch, input_shape[-nd - 1], nd, dtype=_torch_dtype(dtype), device=device
+    ).cpu()
+    return (samples.float() if samples.dtype == torch.bfloat16 else samples).numpy()
+
+
 class Reseeded(torch.nn.Module):
     """A torch module that calls :func:`seed_torch` ``(seed)`` right before ``module``.
 
@@ -141,3 +283,18 @@ class Reseeded(torch.nn.Module):
 
     def extra_repr(self) -> str:
         return f"seed={self.seed}"
+
+
+def torch_layer_mask(
+    torch_module: torch.nn.Module, input_shape: tuple[int, ...], dtype: Any, device: str, seed: int
+) -> np.ndarray:
+    """What a torch layer the harness draws for draws after :func:`seed_torch` ``(seed)``:
+    the keep-mask of a dropout module (Dropout, Dropout1d/2d/3d, AlphaDropout,
+    FeatureAlphaDropout), or a FractionalMaxPool's ``_random_samples``."""
+    kind = type(torch_module).__name__
+    if kind in ("AlphaDropout", "FeatureAlphaDropout"):
+        return torch_alpha_dropout_mask(torch_module, input_shape, dtype, device, seed)
+    if kind.startswith("FractionalMaxPool"):
+        nd = int(kind[-2])  # FractionalMaxPool2d -> 2
+        return torch_fractional_samples(input_shape, dtype, device, seed, nd)
+    return torch_dropout_mask(torch_module, input_shape, dtype, device, seed)

@@ -29,8 +29,10 @@ from .chooser import (
 )
 from .fits import _has_parameters, _next_shape, _norm_group_size
 from .heads import LOSSES, propose_optimizer
-from .proposals import propose_norm_extra, propose_padding, propose_shuffle
+from .known_bugs import torch_bug
+from .proposals import propose_norm_extra, propose_padding, propose_resample, propose_shuffle
 from .spec import (
+    UNIMPOSED_TRAINING_DRAWS,
     LayerSpec,
     NetworkSpec,
     _accepts,
@@ -83,7 +85,7 @@ def propose_dense(ch: Chooser, shape: tuple[int, ...], limits: Limits) -> LayerS
             return _batchnorm(ch, "BatchNorm1d", shape[1])
         return None
     if kind == "dropout" and limits.dropout:
-        return _dropout(ch, "Dropout")
+        return _dropout(ch, ch.choice(["Dropout", "Dropout", "AlphaDropout"]))
     if kind == "flatten" and len(shape) > 2:
         return _spec(ch, "Flatten")
     return propose_activation(ch, shape)
@@ -103,14 +105,14 @@ def _batchnorm(ch: Chooser, name: str, features: int) -> LayerSpec | None:
 
 # -- conv: (N, C, L) and (N, C, H, W) ---------------------------------------
 def _size(ch: Chooser, d: int, lo: int, hi: int) -> int | tuple[int, ...]:
-    """An int, or (for 2d, sometimes) a per-dimension tuple."""
-    if d == 2 and ch.boolean(0.3):
+    """An int, or (for 2d and 3d, sometimes) a per-dimension tuple."""
+    if d >= 2 and ch.boolean(0.3):
         return tuple(ch.integer(lo, hi) for _ in range(d))
     return ch.integer(lo, hi)
 
 
 def propose_conv(ch: Chooser, shape: tuple[int, ...], limits: Limits) -> LayerSpec | None:
-    if len(shape) not in (3, 4):
+    if len(shape) not in (3, 4, 5):
         return None
     d = len(shape) - 2
     channels, spatial = shape[1], min(shape[2:])
@@ -128,6 +130,7 @@ def propose_conv(ch: Chooser, shape: tuple[int, ...], limits: Limits) -> LayerSp
             "pad",
             "shuffle",
             "norm_extra",
+            "resample",
         ]
     )
     if kind == "conv":
@@ -220,7 +223,9 @@ def propose_conv(ch: Chooser, shape: tuple[int, ...], limits: Limits) -> LayerSp
             track_running_stats=ch.boolean(0.3),
         )
     if kind == "dropout" and limits.dropout:
-        return _dropout(ch, ch.choice(["Dropout", f"Dropout{d}d"]))
+        return _dropout(
+            ch, ch.choice(["Dropout", f"Dropout{d}d", "AlphaDropout", "FeatureAlphaDropout"])
+        )
     if kind == "flatten":
         return _spec(ch, "Flatten")
     if kind in EXTRAS:
@@ -229,10 +234,38 @@ def propose_conv(ch: Chooser, shape: tuple[int, ...], limits: Limits) -> LayerSp
 
 
 # the conv family's shape-changing extras (harness.proposals)
-EXTRAS = {"pad": propose_padding, "shuffle": propose_shuffle, "norm_extra": propose_norm_extra}
+EXTRAS = {
+    "pad": propose_padding,
+    "shuffle": propose_shuffle,
+    "norm_extra": propose_norm_extra,
+    "resample": propose_resample,
+}
 
 
 # -- embedding: an index input, then dense layers on (N, L, D) ----------------
+def _embedding(ch: Chooser, index_high: int, limits: Limits) -> LayerSpec:
+    """The family's first layer: an Embedding (``(N, L) -> (N, L, D)``) or, sometimes, an
+    EmbeddingBag that reduces each row of indices to one vector (``(N, L) -> (N, D)``)."""
+    dim = ch.integer(1, limits.max_width)
+    if available("EmbeddingBag") and "EmbeddingBag" not in limits.exclude and ch.boolean(0.3):
+        bag = _spec(
+            ch,
+            "EmbeddingBag",
+            num_embeddings=index_high,
+            embedding_dim=dim,
+            mode=ch.choice(["mean", "sum", "max"]),
+            padding_idx=ch.choice([None, 0]),
+        )
+        if bag is not None:
+            return bag
+    first = _spec(
+        ch, "Embedding", num_embeddings=index_high, embedding_dim=dim,
+        padding_idx=ch.choice([None, 0]),
+    )  # fmt: skip
+    assert first is not None
+    return first
+
+
 def propose_embedding(ch: Chooser, shape: tuple[int, ...], limits: Limits) -> LayerSpec | None:
     return propose_dense(ch, shape, limits)
 
@@ -268,8 +301,10 @@ def build_spec(
     layers: list[LayerSpec] = []
     index_high = None
     if family == "conv":
-        d = ch.integer(1, 2) if available("Conv2d") else 1
-        spatial = tuple(ch.integer(1, limits.max_spatial) for _ in range(d))
+        d = ch.integer(1, max(n for n in (1, 2, 3) if available(f"Conv{n}d")))
+        # a volume's side is kept small: its cube must fit max_features with channels
+        side = limits.max_spatial if d < 3 else max(1, min(limits.max_spatial, 4))
+        spatial = tuple(ch.integer(1, side) for _ in range(d))
         shape: tuple[int, ...] = (batch, ch.integer(1, limits.max_channels), *spatial)
     elif family == "embedding":
         index_high = ch.integer(2, limits.max_width)
@@ -279,16 +314,9 @@ def build_spec(
     input_shape = shape
 
     if family == "embedding":
-        first = _spec(
-            ch,
-            "Embedding",
-            num_embeddings=index_high,
-            embedding_dim=ch.integer(1, limits.max_width),
-            padding_idx=ch.choice([None, 0]),
-        )
-        assert first is not None
+        first = _embedding(ch, index_high, limits)
         layers.append(first)
-        shape = shape + (first.kwargs["embedding_dim"],)
+        shape = _next_shape(first, shape, train, index_input=True) or shape
     propose = FAMILIES[family]
     for _ in range(n_layers - len(layers)):
         layer = propose(ch, shape, limits) if len(shape) > 2 or family != "conv" else None
@@ -296,6 +324,10 @@ def build_spec(
             layer = propose_dense(ch, shape, limits)
         if layer is None or layer.type in limits.exclude:
             continue
+        if train and layer.type in UNIMPOSED_TRAINING_DRAWS:
+            continue
+        if torch_bug(layer.type, layer.kwargs, shape) is not None:
+            continue  # torch's backward is wrong there, in every dtype (harness.known_bugs)
         if _norm_group_size(layer, shape) < 3:
             # one value normalizes to rounding noise / sqrt(eps); two normalize to +-1
             # whatever they are, so the gradient below is 0 in the math (rounding noise)

@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from .backends import DROPOUT_TYPES, CaseData, Trace
-from .spec import NetworkSpec, build_reference_layers, layer_kwargs, reference_class
+from .backends import CaseData, Trace
+from .spec import RANDOM_TYPES, NetworkSpec, build_reference_layers, layer_kwargs, reference_class
 from .verdict import Blame, Kind, Mismatch, tensor_of
 
 __all__ = [
@@ -136,8 +136,8 @@ def high_precision(spec: NetworkSpec, data: CaseData, m: Mismatch, ref64: Trace)
     if kind not in _LAYER_KINDS:
         return None
     index = m.layer if m.layer is not None else int(m.tensor.split(".", 1)[0])
-    if spec.layers[index].type in DROPOUT_TYPES:
-        return None  # its output is a mask torch drew, not arithmetic to redo
+    if spec.layers[index].type in RANDOM_TYPES:
+        return None  # its output comes from torch's draw, not arithmetic to redo
     module = _layer(spec, data, index)
     x = data.input if index == 0 else ref64.outputs[index - 1]
     out = module(_wide(x))

@@ -26,7 +26,10 @@ import numpy as np
 import torch
 
 HERE = pathlib.Path(__file__).resolve().parent
-DROPOUT = ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout")
+DROPOUT = (
+    "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout",
+)
+ALWAYS_RANDOM = ("FractionalMaxPool2d", "FractionalMaxPool3d")  # windows from torch.rand
 
 
 def untag(value):
@@ -83,7 +86,8 @@ def run(spec, arrays, device, dtype_name):
     def forward_backward(call):
         h, outputs = x, []
         for i, module in enumerate(model):
-            if spec["train"] and spec["layers"][i]["type"] in DROPOUT:
+            kind = spec["layers"][i]["type"]
+            if kind in ALWAYS_RANDOM or (spec["train"] and kind in DROPOUT):
                 torch.manual_seed(dropout_seed(spec["seed"], i, call))
             h = module(h)
             if h.requires_grad:

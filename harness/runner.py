@@ -18,7 +18,7 @@ from .backends.reference import ReferenceBackend
 from .bounds import SAMPLES, Allowance, Sampler
 from .dtypes import REFERENCE_DTYPES
 from .known import extra_sites, overflow_of
-from .spec import DROPOUT_TYPES, NetworkSpec
+from .spec import NetworkSpec, draws_random
 from .verdict import Kind
 
 __all__ = ["Runner"]
@@ -39,7 +39,7 @@ class Runner:
         self.allowances: dict[str, Allowance] = {}
         self.masks: dict[str, dict] = {}
         self.samplers: dict[str, Sampler] = {}
-        self.dropout = spec.train and any(layer.type in DROPOUT_TYPES for layer in spec.layers)
+        self.dropout = any(draws_random(layer.type, spec.train) for layer in spec.layers)
         self.known_deviations = backend.capabilities.known_deviations
 
     def _suffix(self, device: str) -> str:

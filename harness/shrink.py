@@ -27,7 +27,16 @@ import numpy as np
 from .backends import case_data
 from .checking import check
 from .fits import _has_parameters, _next_shape, _norm_group_size
-from .spec import TENSOR_KWARGS, LayerSpec, NetworkSpec, infer_shapes, layer_kwargs, reference_class
+from .known_bugs import torch_bug
+from .spec import (
+    INDEX_LAYERS,
+    TENSOR_KWARGS,
+    LayerSpec,
+    NetworkSpec,
+    infer_shapes,
+    layer_kwargs,
+    reference_class,
+)
 from .verdict import Blame, Kind, Report
 
 __all__ = ["fitted", "shrink", "shrink_report", "signature"]
@@ -84,7 +93,7 @@ def _fit_layer(layer: LayerSpec, shape: tuple[int, ...], index_high: int | None)
             kw["normalized_shape"] = tuple(shape[len(shape) - len(normalized) :])
         elif not isinstance(normalized, (tuple, list)):
             kw["normalized_shape"] = shape[-1]
-    elif kind == "Embedding" and index_high is not None:
+    elif kind in INDEX_LAYERS and index_high is not None:
         kw["num_embeddings"] = index_high
     return LayerSpec(kind, kw)
 
@@ -122,17 +131,20 @@ def fitted(spec: NetworkSpec, norm_rule: bool = True) -> NetworkSpec | None:
     shape it receives (:func:`_fit_layer`), then the loss's weights and target and, when
     no layer has parameters any more, drops the optimizer (torch refuses an empty one).
     None when a layer cannot follow its input (``infer_shapes`` raises), an index input
-    lost its ``Embedding``, the loss cannot take the output, or (``norm_rule``) a
+    lost its ``Embedding`` (or ``EmbeddingBag``), a layer meets a known torch bug
+    (``harness.known_bugs``), the loss cannot take the output, or (``norm_rule``) a
     normalization would take its statistics over fewer than 3 values: the degenerate
     case ``harness.generate`` never proposes, where the gradient is rounding noise.
     """
-    if not spec.layers or (spec.input_kind == "index" and spec.layers[0].type != "Embedding"):
+    if not spec.layers or (spec.input_kind == "index" and spec.layers[0].type not in INDEX_LAYERS):
         return None
     shape, layers = spec.input_shape, []
     for index, layer in enumerate(spec.layers):
         layer = _fit_layer(layer, shape, spec.index_high if index == 0 else None)
         if norm_rule and _norm_group_size(layer, shape) < 3:
             return None
+        if torch_bug(layer.type, layer.kwargs, shape) is not None:
+            return None  # shrunk onto a known torch bug: not the finding being shrunk
         index_input = index == 0 and spec.input_kind == "index"
         new_shape = _next_shape(layer, shape, spec.train, index_input)
         if new_shape is None or 0 in new_shape:

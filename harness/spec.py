@@ -37,7 +37,36 @@ __all__ = [
 # the spec keeps them as lists of floats and the backends turn them into arrays.
 TENSOR_KWARGS = ("weight", "pos_weight")
 
-DROPOUT_TYPES = ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout")
+DROPOUT_TYPES = (
+    "Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout",
+)  # fmt: skip
+# layers that draw random numbers in evaluation too: their windows come from torch.rand
+ALWAYS_RANDOM_TYPES = ("FractionalMaxPool2d", "FractionalMaxPool3d")
+# every layer whose output comes from a random draw in some mode: nothing to referee there
+RANDOM_TYPES = DROPOUT_TYPES + ALWAYS_RANDOM_TYPES
+# the reference module's attribute that takes torch's draw for its next forward
+# (harness.dropout_masks reads the draw from torch)
+DRAW_ATTRIBUTE = {
+    **dict.fromkeys(DROPOUT_TYPES, "mask"),
+    **dict.fromkeys(ALWAYS_RANDOM_TYPES, "random_samples"),
+}
+
+
+# the layers that take an index input (the embedding family's first layer)
+INDEX_LAYERS = ("Embedding", "EmbeddingBag")
+
+# layers whose training draws cannot be imposed, so the generator puts them in eval-mode
+# cases only: torch's RReLU draws one slope per non-positive element, in order, so which
+# draw lands where depends on the signs of its input, and those may differ between
+# torch's float32 input and the reference's
+UNIMPOSED_TRAINING_DRAWS = ("RReLU",)
+
+
+def draws_random(layer_type: str, train: bool) -> bool:
+    """Whether a layer of this type draws random numbers in this mode, so that torch's draw
+    must be imposed on the reference (dropout in training; fractional pooling always)."""
+    return layer_type in ALWAYS_RANDOM_TYPES or (train and layer_type in DROPOUT_TYPES)
+
 
 # what ``target['kind']`` may be (harness.backends draws each)
 TARGET_KINDS = tuple(

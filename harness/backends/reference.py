@@ -17,9 +17,16 @@ import numpy as np
 
 from reference.functional.rounding import sampling
 
-from ..spec import NetworkSpec, SpecError, build_reference_layers, layer_kwargs, reference_class
+from ..spec import (
+    DRAW_ATTRIBUTE,
+    NetworkSpec,
+    SpecError,
+    build_reference_layers,
+    draws_random,
+    layer_kwargs,
+    reference_class,
+)
 from . import (
-    DROPOUT_TYPES,
     CaseData,
     Trace,
     case_data,
@@ -113,13 +120,17 @@ class ReferenceBackend:
         def forward_backward(call: int) -> tuple[list, Any, list, Any]:
             outputs, h = [], x_in
             for index, module in enumerate(layers):
-                if spec.train and spec.layers[index].type in DROPOUT_TYPES:
+                kind = spec.layers[index].type
+                if draws_random(kind, spec.train):
                     if mask_fn is None:
                         raise RuntimeError(
-                            "a training-mode dropout layer needs a mask_fn "
-                            "(torch's mask, so both sides drop the same units)"
+                            f"a {kind} layer that draws random numbers needs a mask_fn "
+                            "(torch's draw, so both sides drop the same units)"
                         )
-                    module.mask = mask_fn(index, tuple(np.shape(h)), call)
+                    draw = mask_fn(index, tuple(np.shape(h)), call)
+                    if draw.dtype.kind == "f":  # fractional samples: torch's, in the input's dtype
+                        draw = draw.astype(np.asarray(h).dtype)
+                    setattr(module, DRAW_ATTRIBUTE[kind], draw)
                 with _in_layer(statistic, index, backward=False):
                     output = module(h)
                 h = noise(output, Site.OUTPUT, index, h)

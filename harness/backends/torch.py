@@ -19,9 +19,8 @@ import numpy as np
 import torch
 
 from ..dtypes import DTYPES, HALF_DTYPES, parse_dtype
-from ..spec import NetworkSpec, SpecError
+from ..spec import NetworkSpec, SpecError, draws_random
 from . import (
-    DROPOUT_TYPES,
     CaseData,
     Trace,
     case_data,
@@ -121,11 +120,11 @@ class TorchBackend:
 
     def mask(self, spec: NetworkSpec, index: int, shape: tuple[int, ...], call: int) -> np.ndarray:
         """The keep-mask torch's dropout layer ``index`` draws in forward ``call``."""
-        from ..dropout_masks import torch_dropout_mask
+        from ..dropout_masks import torch_layer_mask
 
         layer = spec.layers[index]
         module = build_torch_layer(layer.type, layer.kwargs, self.torch_dtype, self.device)
-        return torch_dropout_mask(
+        return torch_layer_mask(
             module, shape, self.torch_dtype, self.device, dropout_seed(spec, index, call)
         )
 
@@ -167,7 +166,7 @@ class TorchBackend:
         def forward_backward(call: int) -> tuple[list, Any]:
             outputs, h = [], x
             for index, module in enumerate(layers):
-                if spec.train and spec.layers[index].type in DROPOUT_TYPES:
+                if draws_random(spec.layers[index].type, spec.train):
                     _seed(dropout_seed(spec, index, call), self.device)
                 h = module(h)
                 if h.requires_grad:

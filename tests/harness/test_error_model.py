@@ -90,7 +90,9 @@ def _near_tie_spec() -> NetworkSpec:
         ),
         steps=1,
         train=False,
-        seed=0,
+        # a seed whose rows the two sides round apart (the reference's average pooling
+        # sums a window's offsets in another order since it pools every rank in 3-d)
+        seed=9,
     )
 
 
