@@ -349,7 +349,14 @@ class Allowance:
     def ratio(self, key: Key, values: Any, side: str = "torch", torch: Any = None) -> np.ndarray:
         """Per element, how many allowances ``values`` is from the truth of ``key``."""
         allowed = self.of(key, side, torch)
-        return ratio(values, self.tensors[key], allowed, self.non_finite and side == "torch")
+        out = ratio(values, self.tensors[key], allowed, self.non_finite and side == "torch")
+        # where the truth is beyond the dtype's range (or beyond float64's: inf), a correct
+        # side holds inf, and what it computes from inf may be NaN (an update p - lr g with
+        # both inf): NaN passes there, and only there
+        t = np.asarray(self.tensors[key], np.float64)
+        with np.errstate(invalid="ignore"):
+            beyond = np.isinf(t) | (np.abs(t) > max_finite(self.dtype))
+        return np.where(beyond & np.isnan(np.asarray(values, np.float64)), 0.0, out)
 
     def united(self, other: Allowance) -> Allowance:
         """The allowance of both families of rounding histories: per element, the larger

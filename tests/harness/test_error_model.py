@@ -637,3 +637,38 @@ def test_adagrad_on_a_zero_gradient_bias_in_float64():
     previous draw of the stochastic rounding, and passes under this one: a thin margin)."""
     path = CASES / "fp-adagrad-zero-gradient-bias-float64.json"
     assert check(NetworkSpec.from_json(path.read_text()), devices=["cpu"], dtypes=["float64"]).ok
+
+
+# -- beyond the dtype's range -----------------------------------------------------------
+def _diverging_spec() -> NetworkSpec:
+    """PoissonNLLLoss's exp(input) under SGD: by the third step the float64 truth is 1e45
+    and more, beyond float32's range; float32 holds inf there, and its update p - lr g of
+    two infs is NaN (fuzz seed 42)."""
+    return NetworkSpec(
+        input_shape=(2, 6),
+        layers=[
+            LayerSpec("Embedding", {"num_embeddings": 3, "embedding_dim": 14}),
+            LayerSpec("Linear", {"in_features": 14, "out_features": 8, "bias": True}),
+        ],
+        loss=LayerSpec("PoissonNLLLoss", {"log_input": True, "full": False, "reduction": "none"}),
+        target={"kind": "counts"},
+        optimizer=LayerSpec("SGD", {"lr": 0.04514}),
+        steps=3,
+        train=False,
+        seed=495603524,
+        input_kind="index",
+        index_high=3,
+    )
+
+
+def test_nan_passes_only_where_the_truth_is_beyond_the_dtype():
+    with np.errstate(over="ignore", invalid="ignore"):  # as a campaign runs its cases
+        report = check(_diverging_spec(), devices=["cpu"], dtypes=["float32"])
+    assert report.ok, report.summary()
+    stepped = report.traces["torch-cpu-float32"].steps[-1]
+    assert any(np.isnan(v).any() for v in stepped.values())  # the case still overflows
+    truth = report.traces["torch-cpu-float32"]  # any trace: the tensors are given
+    allowance = Allowance("float32", truth, {}, 1, tensors={"t": np.array([1e45, 1.0])})
+    allowance.spread["t"] = np.zeros(2)
+    ratios = allowance.ratio("t", np.array([np.nan, np.nan]))
+    assert ratios[0] == 0.0 and np.isinf(ratios[1])  # NaN against a number float32 holds
