@@ -33,7 +33,7 @@ from typing import Any
 import numpy as np
 
 from .._validate import as_float_array
-from .rounding import statistic, summed
+from .rounding import statistic
 
 __all__ = ["layer_norm", "layer_norm_backward", "group_norm", "group_norm_backward"]
 
@@ -137,11 +137,9 @@ def affine_backward(
     """
     grad_x_hat = grad_output if weight is None else grad_output * weight.reshape(shape)
     grad_weight = None
-    # sums over every shared position (the batch and the space), whose terms may cancel:
-    # through rounding.summed, so an error model sees their rounding too
     if weight is not None:
-        grad_weight = summed(grad_output * x_hat, axes).reshape(weight.shape)
-    grad_bias = None if bias is None else summed(grad_output, axes).reshape(bias.shape)
+        grad_weight = (grad_output * x_hat).sum(axis=axes).reshape(weight.shape)
+    grad_bias = None if bias is None else grad_output.sum(axis=axes).reshape(bias.shape)
     return grad_x_hat, grad_weight, grad_bias
 
 
