@@ -28,7 +28,7 @@ from .chooser import (
     available,
 )
 from .fits import _has_parameters, _next_shape, _norm_group_size
-from .heads import LOSSES, propose_optimizer
+from .heads import LOSSES, propose_optimizer, propose_sparse_adam
 from .known_bugs import torch_bug
 from .proposals import propose_norm_extra, propose_padding, propose_resample, propose_shuffle
 from .spec import (
@@ -379,6 +379,12 @@ def build_spec(
         },
     )
     optimizer = propose_optimizer(ch, limits)
+    if layers[0].type == "Embedding" and not _has_parameters(layers[1:]) and ch.boolean(0.4):
+        # the embedding's is the only gradient: make it sparse, for SparseAdam's row updates
+        sparse = propose_sparse_adam(ch, limits)
+        if sparse is not None:
+            layers[0] = LayerSpec("Embedding", {**layers[0].kwargs, "sparse": True})
+            optimizer = sparse
     if optimizer is not None and not _has_parameters(layers):
         optimizer = None  # torch refuses an optimizer over no parameters
     steps = ch.integer(1, limits.max_steps) if optimizer is not None else 0

@@ -269,3 +269,21 @@ def _adafactor(ch: Chooser, wd: float, maximize: bool) -> dict[str, Any]:
 
 
 _MORE = {"ASGD": _asgd, "Rprop": _rprop, "Adafactor": _adafactor}
+
+
+def propose_sparse_adam(ch: Chooser, limits: Limits) -> LayerSpec | None:
+    """SparseAdam, for a network whose only parameters are a sparse Embedding's (torch's
+    SparseAdam refuses a dense gradient); None where the limits leave it out."""
+    import reference.optim as ropt
+
+    allowed = limits.optimizers is None or "SparseAdam" in limits.optimizers
+    if getattr(ropt, "SparseAdam", None) is None or not allowed or "SparseAdam" in limits.exclude:
+        return None
+    return LayerSpec(
+        "SparseAdam",
+        {
+            "lr": ch.real(1e-3, 0.1),
+            "betas": ch.choice([(0.9, 0.999), (ch.real(0.5, 0.95), ch.real(0.9, 0.999))]),
+            "maximize": ch.boolean(0.2),
+        },
+    )

@@ -15,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from reference.functional.embedding import SparseRows
 from reference.functional.rounding import sampling
 
 from ..spec import (
@@ -151,7 +152,7 @@ class ReferenceBackend:
                     g = noise(g, Site.GRAD_INPUT, index, grads[index])
                 for param in layers[index].parameters():
                     if param.grad is not None:
-                        param.grad = noise(param.grad, Site.GRAD_PARAM, index)
+                        param.grad = _perturbed_grad(param.grad, noise, Site.GRAD_PARAM, index)
             grad_input = g if spec.input_kind == "float" else None
             return outputs, loss, grads, grad_input
 
@@ -211,11 +212,24 @@ def _record(model: Any, outputs: list, loss: Any, grads: list, grad_input: Any) 
         grad_outputs=[np.array(g, copy=True) for g in grads],
         grad_input=None if grad_input is None else np.array(grad_input, copy=True),
         grad_params={
-            name: (np.array(p.grad, copy=True) if p.grad is not None else np.zeros_like(p.data))
+            name: _dense(p.grad) if p.grad is not None else np.zeros_like(p.data)
             for name, p in model.named_parameters()
         },
         buffers={name: np.array(b, copy=True) for name, b in model.named_buffers()},
     )
+
+
+def _dense(grad: Any) -> np.ndarray:
+    """A parameter's gradient as the trace keeps it: dense (a sparse Embedding's rows summed,
+    as torch's ``to_dense``), a copy."""
+    return grad.to_dense() if isinstance(grad, SparseRows) else np.array(grad, copy=True)
+
+
+def _perturbed_grad(grad: Any, noise: Perturb, site: Site, index: int) -> Any:
+    """A gradient's stored values perturbed: a sparse one's rows (its indices are exact)."""
+    if isinstance(grad, SparseRows):
+        return SparseRows(grad.indices, noise(grad.values, site, index), grad.shape)
+    return noise(grad, site, index)
 
 
 def _perturb_buffers(module: Any, noise: Perturb, index: int) -> None:
@@ -234,7 +248,7 @@ def _perturbed_step(optimizer: Any, layers: list, noise: Perturb) -> None:
     for index, module in enumerate(layers):
         for param in module.parameters():
             if param.grad is not None:
-                param.grad = noise(param.grad, Site.OPTIMIZER_GRAD, index)
+                param.grad = _perturbed_grad(param.grad, noise, Site.OPTIMIZER_GRAD, index)
     optimizer.step()
     for index, (module, olds) in enumerate(zip(layers, before)):
         for param, old in zip(module.parameters(), olds):

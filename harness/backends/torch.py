@@ -96,6 +96,8 @@ def _np(t: torch.Tensor | None) -> np.ndarray | None:
     if t is None:
         return None
     t = t.detach().cpu()
+    if t.is_sparse:  # a sparse Embedding's gradient: its rows summed, as the reference's
+        t = t.to_dense()
     if t.dtype in (torch.float16, torch.bfloat16):
         t = t.float()
     return t.numpy().copy()
