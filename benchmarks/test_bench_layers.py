@@ -31,7 +31,8 @@ class Workload:
 
 WORKLOADS = [
     Workload("conv3d 4->8 3^3 pad1 N8 16^3 fwd+bwd float32", "Conv3d",
-             {"in_channels": 4, "out_channels": 8, "kernel_size": 3, "padding": 1}, (8, 4, 16, 16, 16)),
+             {"in_channels": 4, "out_channels": 8, "kernel_size": 3, "padding": 1},
+             (8, 4, 16, 16, 16)),
     Workload("maxpool3d k2 N8 C8 16^3 fwd+bwd float32", "MaxPool3d", {"kernel_size": 2},
              (8, 8, 16, 16, 16)),
     Workload("avgpool3d k2 N8 C8 16^3 fwd+bwd float32", "AvgPool3d", {"kernel_size": 2},

@@ -314,6 +314,7 @@ def build_spec(
     input_shape = shape
 
     if family == "embedding":
+        assert index_high is not None
         first = _embedding(ch, index_high, limits)
         layers.append(first)
         shape = _next_shape(first, shape, train, index_input=True) or shape

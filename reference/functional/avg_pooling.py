@@ -71,7 +71,7 @@ def _avg_pool(input, kernel_size, stride, padding, ceil_mode, count_include_pad,
     padded = np.pad(x, _window_padding(x.shape[2:], kernel, stride, padding, dilation, out))
     sums = np.zeros((*x.shape[:2], *out), dtype=x.dtype)  # (N, C, Do, Ho, Wo)
     for _, window in kernel_offsets(kernel, stride, dilation, out):
-        sums += padded[(..., *window)]  # this offset of every window
+        sums += padded[(Ellipsis,) + tuple(window)]  # this offset of every window
     divisor = _avg_divisor(x.shape[2:], kernel, stride, padding, out, count_include_pad,
                            divisor_override)  # fmt: skip
     return _restore(sums / divisor.astype(sums.dtype), input, nd)
@@ -93,7 +93,7 @@ def _avg_pool_backward(grad_output, input, kernel_size, stride, padding, ceil_mo
                       dtype=share.dtype)  # fmt: skip
     # offset (i, j, l) of every window sits at padded[.., t*s_t + i, h*s_h + j, w*s_w + l]
     for _, window in kernel_offsets(kernel, stride, dilation, out):
-        padded[(..., *window)] += share
+        padded[(Ellipsis,) + tuple(window)] += share
     inner = tuple(slice(before, before + n) for n, (before, _) in zip(x.shape, widths))
     return _restore(padded[inner], input, nd)  # the padding's share is dropped
 

@@ -248,7 +248,7 @@ def _conv_backward(grad_output, input, weight, bias, stride, padding, dilation, 
     grad_weight = conv_weight_grad(g_flat, cols, w.shape, groups)
     grad_padded = conv_transpose_scatter(g, w, padded.shape[2:], stride, dilation, groups)
     crop = tuple(slice(p, p + n) for (p, _), n in zip(pads, x.shape[2:]))  # cut the padding
-    grad_input = batch_first(grad_padded[(slice(None), slice(None), *crop)])  # (N, C, *S)
+    grad_input = batch_first(grad_padded[(slice(None), slice(None)) + tuple(crop)])  # (N, C, *S)
     grad_bias = g_flat.sum(axis=1).astype(b.dtype, copy=False) if b is not None else None  # (O,)
     return grad_input[0] if unbatched else grad_input, grad_weight, grad_bias
 

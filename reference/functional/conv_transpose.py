@@ -88,7 +88,7 @@ def _conv_transpose(input, weight, bias, stride, padding, output_padding, groups
     padded_size = tuple(o + 2 * p for o, p in zip(out_size, padding))
     padded = conv_transpose_scatter(x, w, padded_size, stride, dilation, groups)
     crop = tuple(slice(p, p + o) for p, o in zip(padding, out_size))  # cut the padding
-    y = batch_first(padded[(slice(None), slice(None), *crop)])  # -> (N, C_out, *So)
+    y = batch_first(padded[(slice(None), slice(None)) + tuple(crop)])  # -> (N, C_out, *So)
     if b is not None:
         y += b.reshape(-1, *(1,) * nd)  # (C_out,) -> (C_out, 1, ..)
     return y[0] if unbatched else y

@@ -64,7 +64,7 @@ def im2col(
     windows = sliding_window_view(padded, span, axis=spatial)  # (C, N, *P-.., *span)
     starts = tuple(slice(0, s * (o - 1) + 1, s) for s, o in zip(stride, out_size))
     taps = tuple(slice(None, None, d) for d in dilation)
-    windows = windows[(slice(None), slice(None), *starts, *taps)]  # (C, N, *O, *K)
+    windows = windows[(slice(None), slice(None)) + tuple(starts) + tuple(taps)]  # (C, N, *O, *K)
     kernel_axes = range(2 + nd, 2 + 2 * nd)
     cols = windows.transpose(0, *kernel_axes, 1, *spatial)  # (C, N, *O, *K) -> (C, *K, N, *O)
     return cols.reshape(c * math.prod(kernel), n * math.prod(out_size))  # the one copy
@@ -129,5 +129,7 @@ def conv_transpose_scatter(
         # the input positions this offset read: offset*d + (0, s, 2s, .., s*(So-1))
         window = tuple(slice(i * d, i * d + s * (o - 1) + 1, s)
                        for i, d, s, o in zip(offset, dilation, stride, out_size))  # fmt: skip
-        padded[(slice(None), *window)] += cols_grad[(slice(None), *offset)]  # (C, *So, N)
+        padded[(slice(None),) + tuple(window)] += cols_grad[
+            (slice(None),) + tuple(offset)
+        ]  # (C, *So, N)
     return np.moveaxis(padded, -1, 1)  # (C, *Sp, N) -> (C, N, *Sp), a view

@@ -175,7 +175,9 @@ def _max_pool(input, kernel_size, stride, padding, dilation, ceil_mode, nd, laye
     best = np.full((n, c, *out), -np.inf, dtype=x.dtype)  # the running maximum
     has_nan = bool(np.isnan(x).any())  # one pass; the NaN rule below only when needed
     for offset, window in kernel_offsets(kernel, stride, dilation, out):
-        value = padded[(..., *window)]  # this offset of every window: (N, C, Do, Ho, Wo)
+        value = padded[
+            (Ellipsis,) + tuple(window)
+        ]  # this offset of every window: (N, C, Do, Ho, Wo)
         # torch's rule: replace when greater (ties keep the first) or when NaN
         # (so a NaN always wins, and the last NaN in scan order is kept)
         better = value > best

@@ -49,7 +49,7 @@ __all__ = [
 
 T = TypeVar("T", np.ndarray, Parameter)
 
-_LINEAR_FNS = ("linear", "conv1d", "conv2d", "conv3d")
+_LINEAR_FNS: tuple[str, ...] = ("linear", "conv1d", "conv2d", "conv3d")
 _LINEAR_FNS += ("conv_transpose1d", "conv_transpose2d", "conv_transpose3d")
 
 
@@ -267,7 +267,7 @@ def dirac_(tensor: T, groups: int = 1) -> T:
     in_channels = np.tile(d, groups)  # (G * min_dim,)
     centre = tuple(k // 2 for k in array.shape[2:])
     array[...] = 0
-    array[(out_channels, in_channels, *centre)] = 1
+    array[(out_channels, in_channels) + tuple(centre)] = 1
     return tensor
 
 

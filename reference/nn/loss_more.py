@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, cast
 
 import numpy as np
 
@@ -187,7 +187,7 @@ class AdaptiveLogSoftmaxWithLoss(Module):
 
     def _weights(self) -> tuple[np.ndarray, list[tuple[np.ndarray, np.ndarray]], Any]:
         bias = self.head.bias.data if self.head.bias is not None else None
-        tails = [(seq[0].weight.data, seq[1].weight.data) for seq in self.tail]
+        tails = [(seq[0].weight.data, seq[1].weight.data) for seq in cast(Any, self.tail)]
         return self.head.weight.data, tails, bias
 
     def _check_dtype(self, input: np.ndarray, target: np.ndarray) -> None:
@@ -228,7 +228,7 @@ class AdaptiveLogSoftmaxWithLoss(Module):
         self.head.weight.accumulate_grad(grad_hw)
         if self.head.bias is not None:
             self.head.bias.accumulate_grad(grad_hb)
-        for seq, (grad_projection, grad_out) in zip(self.tail, grad_tails):
+        for seq, (grad_projection, grad_out) in zip(cast(Any, self.tail), grad_tails):
             seq[0].weight.accumulate_grad(grad_projection)
             seq[1].weight.accumulate_grad(grad_out)
         return grad_input
@@ -353,7 +353,7 @@ class LinearCrossEntropyLoss(_WeightedLoss):
             grad_rows, input, *self._linear_parameters()
         )
         self.linear.weight.accumulate_grad(grad_weight)
-        if self.linear.bias is not None:
+        if self.linear.bias is not None and grad_bias is not None:
             self.linear.bias.accumulate_grad(grad_bias)
         return grad_input
 

@@ -28,7 +28,8 @@ class Parameter:
 
     def __init__(self, data: Any):
         self.data: np.ndarray = np.array(data)
-        self.grad: np.ndarray | None = None
+        # an ndarray; a sparse Embedding's is a SparseRows (reference.functional.embedding)
+        self.grad: Any = None
 
     @property
     def shape(self) -> tuple[int, ...]:

@@ -218,8 +218,8 @@ class Optimizer:
         return loss
 
     def _update(
-        self, param: Parameter, grad: np.ndarray, state: dict[str, Any], group: dict[str, Any]
-    ) -> None:
+        self, param: Parameter, grad: Any, state: dict[str, Any], group: dict[str, Any]
+    ) -> None:  # grad: an ndarray (SparseAdam's: a SparseRows)
         raise NotImplementedError(f"{type(self).__name__} does not implement _update()")
 
     # -- checkpoints ----------------------------------------------------------
