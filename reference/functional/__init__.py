@@ -10,6 +10,7 @@ from .activation_extra import *  # noqa: F403
 from .adaptive_pooling import *  # noqa: F403
 from .adaptive_softmax import *  # noqa: F403
 from .alpha_dropout import *  # noqa: F403
+from .attention import *  # noqa: F403
 from .avg_pooling import *  # noqa: F403
 from .batch_norm import *  # noqa: F403
 from .bilinear import *  # noqa: F403
@@ -32,6 +33,8 @@ from .margin_loss import *  # noqa: F403
 from .normalization import *  # noqa: F403
 from .padding import *  # noqa: F403
 from .pooling import *  # noqa: F403
+from .recurrent import *  # noqa: F403
+from .recurrent_layers import *  # noqa: F403
 from .rms_norm import *  # noqa: F403
 from .rrelu import *  # noqa: F403
 from .shape import *  # noqa: F403

@@ -27,6 +27,7 @@ from typing import Any
 
 import numpy as np
 
+from .._validate import as_float_array
 from .pooling import SPATIAL, _restore, check_input, lift_to_3d, pad_front, scatter_to_plane
 
 __all__ = [
@@ -91,7 +92,18 @@ def _along(matrix: np.ndarray, x: np.ndarray, axis: int) -> np.ndarray:
     return np.moveaxis(np.tensordot(matrix, x, axes=(1, axis)), 0, axis)
 
 
+def _mean_of_nothing(input: Any, output_size: Any, nd: int) -> bool:
+    """An empty plane averaged to size 1: torch takes its mean shortcut there and gives NaN
+    (0/0), where any other output size raises, as adaptive max pooling always does."""
+    x = np.asarray(input)
+    sizes = tuple(output_size) if isinstance(output_size, (tuple, list)) else (output_size,) * nd
+    return x.ndim in (nd + 1, nd + 2) and 0 in x.shape[-nd:] and all(s == 1 for s in sizes)
+
+
 def _adaptive_avg(input, output_size, nd, layer):
+    if _mean_of_nothing(input, output_size, nd):
+        x = as_float_array(input, layer)
+        return np.full((*x.shape[:-nd], *(1,) * nd), np.nan, dtype=x.dtype)
     x, out = _prepare(input, output_size, nd, layer)
     y = x
     for a in range(SPATIAL):  # (N, C, D, H, W) -> (N, C, Do, H, W) -> ... -> (N, C, Do, Ho, Wo)
@@ -100,6 +112,8 @@ def _adaptive_avg(input, output_size, nd, layer):
 
 
 def _adaptive_avg_backward(grad_output, input, output_size, nd, layer):
+    if _mean_of_nothing(input, output_size, nd):
+        return np.zeros_like(as_float_array(input, layer))  # nothing to send a gradient to
     x, out = _prepare(input, output_size, nd, layer)
     g = _batched_grad(grad_output, input, out, nd, layer)
     for a in range(SPATIAL):  # (N, C, Do, Ho, Wo) -> (N, C, D, Ho, Wo) -> ... -> (N, C, D, H, W)
