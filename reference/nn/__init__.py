@@ -10,6 +10,7 @@ parameters or running statistics, ``NLLLoss``/``CrossEntropyLoss`` with a class
 from . import init, utils
 from .activation import *  # noqa: F403
 from .activation_extra import *  # noqa: F403
+from .attention import *  # noqa: F403
 from .batchnorm import *  # noqa: F403
 from .container import Flatten, Identity, Sequential, Unflatten
 from .containers import *  # noqa: F403
@@ -30,5 +31,7 @@ from .normalization_extra import *  # noqa: F403
 from .padding import *  # noqa: F403
 from .pooling import *  # noqa: F403
 from .pooling_extra import *  # noqa: F403
+from .rnn import *  # noqa: F403
+from .rnn_layers import *  # noqa: F403
 from .shuffle import *  # noqa: F403
 from .upsampling import *  # noqa: F403

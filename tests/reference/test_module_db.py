@@ -54,8 +54,16 @@ def _numpy(value: Any) -> Any:
 def _positional(module: torch.nn.Module, args: tuple, kwargs: dict) -> tuple:
     """Forward arguments in the order of torch's ``forward`` signature (the reference's
     may name them differently)."""
-    bound = inspect.signature(module.forward).bind(*args, **kwargs)
-    return tuple(bound.arguments.values())
+    signature = inspect.signature(module.forward)
+    given = signature.bind(*args, **kwargs).arguments
+    names = list(signature.parameters)
+    last = max((names.index(name) for name in given), default=-1)
+    # a keyword after a skipped argument (MultiheadAttention's attn_mask after need_weights)
+    # needs the skipped ones' defaults in their places
+    return tuple(
+        given[name] if name in given else signature.parameters[name].default
+        for name in names[: last + 1]
+    )
 
 
 def _float_tensors(values: Any) -> Iterator[torch.Tensor]:
