@@ -83,3 +83,44 @@ def test_layer_torch(benchmark, work: Workload, device: str) -> None:
             torch.cuda.synchronize()
 
     benchmark(step)
+
+
+# -- issue 10's LSTM workload: 2 layers, hidden 256, sequence 64, batch 32 ----------------
+LSTM_GROUP = "lstm 2x256 L64 N32 fwd+bwd float32"
+
+
+def _lstm_data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(2)
+    x = rng.standard_normal((64, 32, 256)).astype(np.float32)
+    return x, rng.standard_normal((64, 32, 256)).astype(np.float32)
+
+
+def test_lstm_reference(benchmark) -> None:
+    benchmark.group = LSTM_GROUP
+    theirs = torch.nn.LSTM(256, 256, num_layers=2)
+    ours = rnn.LSTM(256, 256, num_layers=2)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x, grad = _lstm_data()
+
+    def step():
+        ours.zero_grad()
+        ours(x)
+        return ours.backward(grad)
+
+    benchmark(step)
+
+
+def test_lstm_torch(benchmark, device: str) -> None:
+    benchmark.group = LSTM_GROUP
+    layer = torch.nn.LSTM(256, 256, num_layers=2).to(device)
+    x, grad = (torch.as_tensor(a).to(device) for a in _lstm_data())
+    x.requires_grad_(True)
+
+    def step():
+        layer.zero_grad(set_to_none=True)
+        x.grad = None
+        layer(x)[0].backward(grad)
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    benchmark(step)

@@ -195,9 +195,9 @@ def test_each_bad_spec_is_one_line_naming_file_and_problem(tmp_path, edit, expec
 
 
 def test_a_type_torch_has_but_the_reference_does_not(tmp_path):
-    data = _edited(lambda d: d["layers"][1].update(type="LSTM"))
+    data = _edited(lambda d: d["layers"][1].update(type="LazyLinear"))
     assert _problem(tmp_path / "x.json", json.dumps(data)) == (
-        "layer 1: 'LSTM' is in torch.nn, but the reference does not implement it yet"
+        "layer 1: 'LazyLinear' is in torch.nn, but the reference does not implement it yet"
     )
 
 
