@@ -9,6 +9,18 @@ the forward took, recomputes the forward's gates (no hidden cache) and returns t
 gradients wrt ``input``, the state(s), ``w_ih, w_hh, b_ih, b_hh`` (``None`` for an
 absent bias).
 
+The math of each cell is written once, in two private halves that the whole layers of
+:mod:`reference.functional.recurrent_layers` also use:
+
+- ``_*_step(x_gates, state, w_hh, b_hh) -> (new state, cache)`` from the input's
+  projection :math:`x W_{ih}^\top + b_{ih}` (``(N, G H)``, which a layer computes for
+  all time steps in one matmul), the cache holding the gate activations;
+- ``_*_step_backward(grad_state, cache, w_hh) -> (grad_a_x, grad_a_h, grad of the
+  previous state)``, with ``grad_a_x``, ``grad_a_h`` ``(N, G H)`` the gradients wrt the
+  pre-activations of the input side and of the state side (the same array but for the
+  GRU, whose reset gate scales the state side). The weight gradients follow from these by
+  :func:`_weight_grads` (a layer stacks them over time and does it once).
+
 Backprop through time is the chain of these steps: the ``grad_hx`` a step returns is
 added to the upstream gradient of the previous step's output.
 """
@@ -25,29 +37,54 @@ __all__ = [
 ]  # fmt: skip
 
 Grads = tuple  # (grad_input, grad_hx[, grad_cx], grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh)
+StepGrads = tuple  # (grad_a_x (N, G H), grad_a_h (N, G H), grad of the previous state)
 
 
 def _affine(x: np.ndarray, w: np.ndarray, b: np.ndarray | None) -> np.ndarray:
     """:math:`x W^\\top + b`: ``(N, in) -> (N, out)``."""
     out = x @ w.T
-    return out if b is None else out + b
+    if b is not None:
+        out += b  # in place: the product is a fresh array
+    return out
 
 
 def _weight_grads(
     grad_i: np.ndarray, grad_h: np.ndarray, input: np.ndarray, hx: np.ndarray, has_bias: bool
 ) -> tuple:
-    """Gradients of the two affine maps given the gradients of their outputs (N, G H)."""
+    """Gradients of the two affine maps given the gradients of their outputs (N, G H);
+    with rows stacked over time, ``(L N, .)``, the sum over time of every step's."""
     gw_ih, gw_hh = grad_i.T @ input, grad_h.T @ hx
     if not has_bias:
         return gw_ih, gw_hh, None, None
     return gw_ih, gw_hh, grad_i.sum(axis=0), grad_h.sum(axis=0)
 
 
-def _rnn_cell_backward(
-    grad_pre: np.ndarray, input: np.ndarray, hx: np.ndarray, w_ih, w_hh, b_ih
-) -> Grads:
-    grad_input, grad_hx = grad_pre @ w_ih, grad_pre @ w_hh
-    return (grad_input, grad_hx) + _weight_grads(grad_pre, grad_pre, input, hx, b_ih is not None)
+def _cell_grads(step_grads: StepGrads, input, hx, w_ih, b_ih) -> Grads:
+    """A single cell's full gradients from its step backward."""
+    grad_a_x, grad_a_h, grad_state = step_grads
+    rest = _weight_grads(grad_a_x, grad_a_h, input, hx, b_ih is not None)
+    return (grad_a_x @ w_ih, *grad_state) + rest
+
+
+def _rnn_tanh_step(x_gates, state: tuple, w_hh, b_hh) -> tuple:
+    h = np.tanh(x_gates + _affine(state[0], w_hh, b_hh))
+    return (h,), h
+
+
+def _rnn_tanh_step_backward(grad_state: tuple, out: np.ndarray, w_hh) -> StepGrads:
+    grad_pre = grad_state[0] * (1 - out * out)  # tanh' = 1 - tanh^2
+    return grad_pre, grad_pre, (grad_pre @ w_hh,)
+
+
+def _rnn_relu_step(x_gates, state: tuple, w_hh, b_hh) -> tuple:
+    h = np.maximum(x_gates + _affine(state[0], w_hh, b_hh), 0)
+    return (h,), h
+
+
+def _rnn_relu_step_backward(grad_state: tuple, out: np.ndarray, w_hh) -> StepGrads:
+    # h' > 0 exactly where a > 0: torch's gradient is 0 at the kink a = 0
+    grad_pre = np.where(out > 0, grad_state[0], 0).astype(out.dtype, copy=False)
+    return grad_pre, grad_pre, (grad_pre @ w_hh,)
 
 
 def rnn_tanh_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None) -> np.ndarray:
@@ -55,7 +92,7 @@ def rnn_tanh_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None) -> np.ndarray:
 
     ``input (N, H_in)``, ``hx (N, H)`` -> ``(N, H)`` (``torch.rnn_tanh_cell``).
     """
-    return np.tanh(_affine(input, w_ih, b_ih) + _affine(hx, w_hh, b_hh))
+    return _rnn_tanh_step(_affine(input, w_ih, b_ih), (hx,), w_hh, b_hh)[1]
 
 
 def rnn_tanh_cell_backward(grad_h, input, hx, w_ih, w_hh, b_ih=None, b_hh=None) -> Grads:
@@ -68,28 +105,44 @@ def rnn_tanh_cell_backward(grad_h, input, hx, w_ih, w_hh, b_ih=None, b_hh=None) 
 
     Returns ``(grad_input, grad_hx, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh)``.
     """
-    out = rnn_tanh_cell(input, hx, w_ih, w_hh, b_ih, b_hh)
-    return _rnn_cell_backward(grad_h * (1 - out * out), input, hx, w_ih, w_hh, b_ih)
+    out = _rnn_tanh_step(_affine(input, w_ih, b_ih), (hx,), w_hh, b_hh)[1]
+    return _cell_grads(_rnn_tanh_step_backward((grad_h,), out, w_hh), input, hx, w_ih, b_ih)
 
 
 def rnn_relu_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None) -> np.ndarray:
     r"""Elman step :math:`h' = \max(0, x W_{ih}^\top + b_{ih} + h W_{hh}^\top + b_{hh})`
     (``torch.rnn_relu_cell``)."""
-    return np.maximum(_affine(input, w_ih, b_ih) + _affine(hx, w_hh, b_hh), 0)
+    return _rnn_relu_step(_affine(input, w_ih, b_ih), (hx,), w_hh, b_hh)[1]
 
 
 def rnn_relu_cell_backward(grad_h, input, hx, w_ih, w_hh, b_ih=None, b_hh=None) -> Grads:
     r"""As :func:`rnn_tanh_cell_backward` with :math:`\delta = g \odot [a > 0]` (torch's
     ReLU gradient is 0 at the kink :math:`a = 0`)."""
-    pre = _affine(input, w_ih, b_ih) + _affine(hx, w_hh, b_hh)
-    grad_pre = np.where(pre > 0, grad_h, 0).astype(pre.dtype, copy=False)
-    return _rnn_cell_backward(grad_pre, input, hx, w_ih, w_hh, b_ih)
+    out = _rnn_relu_step(_affine(input, w_ih, b_ih), (hx,), w_hh, b_hh)[1]
+    return _cell_grads(_rnn_relu_step_backward((grad_h,), out, w_hh), input, hx, w_ih, b_ih)
 
 
-def _lstm_gates(input, hx, w_ih, w_hh, b_ih, b_hh) -> tuple[np.ndarray, ...]:
-    gates = _affine(input, w_ih, b_ih) + _affine(hx, w_hh, b_hh)
+def _lstm_step(x_gates, state: tuple, w_hh, b_hh) -> tuple:
+    """``((h', c'), cache)``; the cache is ``(i, f, g, o, c, tanh c')``."""
+    h, c = state
+    gates = _affine(h, w_hh, b_hh)
+    gates += x_gates  # in place, the same sum as x_gates + (h W_hh^T + b_hh)
     a_i, a_f, a_g, a_o = np.split(gates, 4, axis=1)  # (N, 4H) -> 4 x (N, H)
-    return sigmoid(a_i), sigmoid(a_f), np.tanh(a_g), sigmoid(a_o)
+    i, f, g, o = sigmoid(a_i), sigmoid(a_f), np.tanh(a_g), sigmoid(a_o)
+    c_new = f * c + i * g
+    tc = np.tanh(c_new)
+    return (o * tc, c_new), (i, f, g, o, c, tc)
+
+
+def _lstm_step_backward(grad_state: tuple, cache: tuple, w_hh) -> StepGrads:
+    i, f, g, o, c, tc = cache
+    g_h, g_c = grad_state
+    c_bar = g_c + g_h * o * (1 - tc * tc)  # both paths into c'
+    grad_gates = np.concatenate(  # 4 x (N, H) -> (N, 4H), torch's gate order
+        [c_bar * g * i * (1 - i), c_bar * c * f * (1 - f), c_bar * i * (1 - g * g),
+         g_h * tc * o * (1 - o)], axis=1,
+    )  # fmt: skip
+    return grad_gates, grad_gates, (grad_gates @ w_hh, c_bar * f)
 
 
 def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None) -> tuple[np.ndarray, np.ndarray]:
@@ -102,10 +155,8 @@ def lstm_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None) -> tuple[np.ndarray, 
 
     Returns ``(h', c')``, each ``(N, H)``.
     """
-    h, c = hx
-    i, f, g, o = _lstm_gates(input, h, w_ih, w_hh, b_ih, b_hh)
-    c_new = f * c + i * g
-    return o * np.tanh(c_new), c_new
+    h_new, c_new = _lstm_step(_affine(input, w_ih, b_ih), tuple(hx), w_hh, b_hh)[0]
+    return h_new, c_new
 
 
 def lstm_cell_backward(grad_hc, input, hx, w_ih, w_hh, b_ih=None, b_hh=None) -> Grads:
@@ -121,24 +172,31 @@ def lstm_cell_backward(grad_hc, input, hx, w_ih, w_hh, b_ih=None, b_hh=None) -> 
     Returns ``(grad_input, grad_h, grad_c, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh)``.
     """
     h, c = hx
-    i, f, g, o = _lstm_gates(input, h, w_ih, w_hh, b_ih, b_hh)
-    tc = np.tanh(f * c + i * g)
+    cache = _lstm_step(_affine(input, w_ih, b_ih), (h, c), w_hh, b_hh)[1]
     g_h = np.zeros_like(h) if grad_hc[0] is None else grad_hc[0]
     g_c = np.zeros_like(c) if grad_hc[1] is None else grad_hc[1]
-    c_bar = g_c + g_h * o * (1 - tc * tc)
-    grad_gates = np.concatenate(  # 4 x (N, H) -> (N, 4H), torch's gate order
-        [c_bar * g * i * (1 - i), c_bar * c * f * (1 - f), c_bar * i * (1 - g * g),
-         g_h * tc * o * (1 - o)], axis=1,
-    )  # fmt: skip
-    rest = _weight_grads(grad_gates, grad_gates, input, h, b_ih is not None)
-    return (grad_gates @ w_ih, grad_gates @ w_hh, c_bar * f) + rest
+    return _cell_grads(_lstm_step_backward((g_h, g_c), cache, w_hh), input, h, w_ih, b_ih)
 
 
-def _gru_parts(input, hx, w_ih, w_hh, b_ih, b_hh) -> tuple[np.ndarray, ...]:
-    i_r, i_z, i_n = np.split(_affine(input, w_ih, b_ih), 3, axis=1)  # (N, 3H) -> 3 x (N, H)
+def _gru_step(x_gates, state: tuple, w_hh, b_hh) -> tuple:
+    """``((h',), cache)``; the cache is ``(h, r, z, n, W_{hn} h + b_{hn})``."""
+    hx = state[0]
+    i_r, i_z, i_n = np.split(x_gates, 3, axis=1)  # (N, 3H) -> 3 x (N, H)
     h_r, h_z, h_n = np.split(_affine(hx, w_hh, b_hh), 3, axis=1)
     r, z = sigmoid(i_r + h_r), sigmoid(i_z + h_z)
-    return r, z, np.tanh(i_n + r * h_n), h_n
+    n = np.tanh(i_n + r * h_n)
+    return ((1 - z) * n + z * hx,), (hx, r, z, n, h_n)
+
+
+def _gru_step_backward(grad_state: tuple, cache: tuple, w_hh) -> StepGrads:
+    hx, r, z, n, h_n = cache
+    grad_h = grad_state[0]
+    d_n = grad_h * (1 - z) * (1 - n * n)
+    d_z = grad_h * (hx - n) * z * (1 - z)
+    d_r = d_n * h_n * r * (1 - r)
+    grad_i = np.concatenate([d_r, d_z, d_n], axis=1)  # 3 x (N, H) -> (N, 3H)
+    grad_hh = np.concatenate([d_r, d_z, r * d_n], axis=1)
+    return grad_i, grad_hh, (grad_h * z + grad_hh @ w_hh,)
 
 
 def gru_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None) -> np.ndarray:
@@ -150,8 +208,7 @@ def gru_cell(input, hx, w_ih, w_hh, b_ih=None, b_hh=None) -> np.ndarray:
         n = \tanh(W_{in} x + b_{in} + r \odot (W_{hn} h + b_{hn})),\quad
         h' = (1 - z) \odot n + z \odot h.
     """
-    r, z, n, _ = _gru_parts(input, hx, w_ih, w_hh, b_ih, b_hh)
-    return (1 - z) * n + z * hx
+    return _gru_step(_affine(input, w_ih, b_ih), (hx,), w_hh, b_hh)[0][0]
 
 
 def gru_cell_backward(grad_h, input, hx, w_ih, w_hh, b_ih=None, b_hh=None) -> Grads:
@@ -166,11 +223,5 @@ def gru_cell_backward(grad_h, input, hx, w_ih, w_hh, b_ih=None, b_hh=None) -> Gr
 
     Returns ``(grad_input, grad_hx, grad_w_ih, grad_w_hh, grad_b_ih, grad_b_hh)``.
     """
-    r, z, n, h_n = _gru_parts(input, hx, w_ih, w_hh, b_ih, b_hh)
-    d_n = grad_h * (1 - z) * (1 - n * n)
-    d_z = grad_h * (hx - n) * z * (1 - z)
-    d_r = d_n * h_n * r * (1 - r)
-    grad_i = np.concatenate([d_r, d_z, d_n], axis=1)  # 3 x (N, H) -> (N, 3H)
-    grad_hh = np.concatenate([d_r, d_z, r * d_n], axis=1)
-    rest = _weight_grads(grad_i, grad_hh, input, hx, b_ih is not None)
-    return (grad_i @ w_ih, grad_h * z + grad_hh @ w_hh) + rest
+    cache = _gru_step(_affine(input, w_ih, b_ih), (hx,), w_hh, b_hh)[1]
+    return _cell_grads(_gru_step_backward((grad_h,), cache, w_hh), input, hx, w_ih, b_ih)

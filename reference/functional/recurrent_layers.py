@@ -20,6 +20,7 @@ Backward through time, the mirror loop: with :math:`\bar s_L = \partial h_n` (an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import Enum
 
 import numpy as np
@@ -40,37 +41,13 @@ class RNNMode(Enum):
     GRU = "GRU"
 
 
-_CELLS = {
-    RNNMode.RNN_TANH: (R.rnn_tanh_cell, R.rnn_tanh_cell_backward),
-    RNNMode.RNN_RELU: (R.rnn_relu_cell, R.rnn_relu_cell_backward),
-    RNNMode.GRU: (R.gru_cell, R.gru_cell_backward),
+# mode -> (step from the input's projection, its backward from the step's cache)
+_CELLS: dict[RNNMode, tuple[Callable[..., tuple], Callable[..., tuple]]] = {
+    RNNMode.RNN_TANH: (R._rnn_tanh_step, R._rnn_tanh_step_backward),
+    RNNMode.RNN_RELU: (R._rnn_relu_step, R._rnn_relu_step_backward),
+    RNNMode.LSTM: (R._lstm_step, R._lstm_step_backward),
+    RNNMode.GRU: (R._gru_step, R._gru_step_backward),
 }
-
-
-def _step(mode: RNNMode, x: np.ndarray, state: tuple, w: Weights) -> tuple:
-    """One time step: ``(output (N, H_out), new state)``."""
-    if mode is not RNNMode.LSTM:
-        h = _CELLS[mode][0](x, state[0], *w[:4])
-        return h, (h,)
-    h_raw, c = R.lstm_cell(x, state, *w[:4])
-    h = h_raw if w[4] is None else h_raw @ w[4].T  # (N, H) -> (N, P)
-    return h, (h, c)
-
-
-def _step_backward(mode: RNNMode, grad_state: tuple, x, state: tuple, w: Weights) -> tuple:
-    """``(grad_x, grad of the previous state, weight grads)``; ``grad_state`` already holds
-    the step output's gradient added to the next step's state gradient."""
-    if mode is not RNNMode.LSTM:
-        gx, gh, *gw = _CELLS[mode][1](grad_state[0], x, state[0], *w[:4])
-        return gx, (gh,), (*gw, None)
-    g_h, g_c = grad_state
-    grad_w_hr = None
-    if w[4] is not None:  # through the projection h = h_raw W_hr^T
-        h_raw = R.lstm_cell(x, state, *w[:4])[0]
-        grad_w_hr = g_h.T @ h_raw
-        g_h = g_h @ w[4]  # (N, P) -> (N, H)
-    gx, gh, gc, *gw = R.lstm_cell_backward((g_h, g_c), x, state, *w[:4])
-    return gx, (gh, gc), (*gw, grad_w_hr)
 
 
 def _time_steps(length: int, reverse: bool) -> range:
@@ -78,26 +55,62 @@ def _time_steps(length: int, reverse: bool) -> range:
 
 
 def _direction(mode: RNNMode, x: np.ndarray, state: tuple, w: Weights, reverse: bool):
-    """One layer, one direction: outputs ``(L, N, H_out)``, final state, and the state
-    before each step (the cache of the backward)."""
-    outputs = np.empty((x.shape[0], x.shape[1], state[0].shape[1]), dtype=x.dtype)
-    before: list[tuple] = [()] * x.shape[0]
-    for t in _time_steps(x.shape[0], reverse):
-        before[t] = state
-        outputs[t], state = _step(mode, x[t], state, w)
-    return outputs, state, before
+    """One layer, one direction: outputs ``(L, N, H_out)``, final state, and the saved
+    ``(h before each step (L, N, H_out), step caches, unprojected h (L, N, H) or None)``.
+
+    The input side :math:`x_t W_{ih}^\top + b_{ih}` does not depend on the recurrence:
+    it is one matmul over all ``L N`` rows; only :math:`h_{t-1} W_{hh}^\top` is per step.
+    """
+    w_ih, w_hh, b_ih, b_hh, w_hr = w
+    step = _CELLS[mode][0]
+    length, n = x.shape[:2]
+    # (L, N, H_in) -> (L N, H_in) -> (L N, G H) -> (L, N, G H)
+    x_gates = R._affine(x.reshape(length * n, -1), w_ih, b_ih).reshape(length, n, -1)
+    # the same values in column-major order, so that w_hh.T in the per-step product is
+    # row-major: BLAS is markedly faster on (N, H) @ (H, G H) with that layout
+    w_hh = np.asfortranarray(w_hh)
+    outputs = np.empty((length, n, state[0].shape[1]), dtype=x.dtype)
+    before = np.empty_like(outputs)
+    raw = None if w_hr is None else np.empty((length, n, w_hr.shape[1]), dtype=x.dtype)
+    caches: list = [None] * length
+    for t in _time_steps(length, reverse):
+        before[t] = state[0]
+        state, caches[t] = step(x_gates[t], state, w_hh, b_hh)
+        if raw is not None:  # LSTM projection h = (o * tanh c) W_hr^T
+            raw[t] = state[0]
+            state = (state[0] @ w_hr.T, *state[1:])  # (N, H) -> (N, P)
+        outputs[t] = state[0]
+    return outputs, state, (before, caches, raw)
 
 
-def _direction_backward(mode, grad_out, grad_state, x, before, w: Weights, reverse: bool):
-    grad_x = np.empty_like(x)
-    grad_w = [None if a is None else np.zeros_like(a) for a in w]
-    for t in _time_steps(x.shape[0], not reverse):  # the forward's steps, last first
-        grad_state = (grad_state[0] + grad_out[t], *grad_state[1:])
-        grad_x[t], grad_state, gw = _step_backward(mode, grad_state, x[t], before[t], w)
-        for acc, g in zip(grad_w, gw):
-            if acc is not None:
-                acc += g
-    return grad_x, grad_state, grad_w
+def _direction_backward(mode, grad_out, grad_state, x, saved, w: Weights, reverse: bool):
+    """Backward through time of :func:`_direction`. The loop only carries the state
+    gradient; the pre-activation gradients of every step are stacked ``(L, N, G H)`` and
+    the input gradient and all weight gradients are then one matmul (or sum) each."""
+    w_ih, w_hh, b_ih, b_hh, w_hr = w
+    before, caches, raw = saved
+    step_backward = _CELLS[mode][1]
+    length, n = x.shape[:2]
+    grad_ax = np.empty((length, n, w_ih.shape[0]), dtype=x.dtype)
+    grad_ah = np.empty_like(grad_ax) if mode is RNNMode.GRU else grad_ax  # the same but GRU
+    grad_proj = None if raw is None else np.empty_like(grad_out)
+    for t in _time_steps(length, not reverse):  # the forward's steps, last first
+        g_h = grad_state[0] + grad_out[t]
+        if grad_proj is not None:  # back through h = h_raw W_hr^T
+            grad_proj[t] = g_h
+            g_h = g_h @ w_hr  # (N, P) -> (N, H)
+        grad_ax[t], a_h, grad_state = step_backward((g_h, *grad_state[1:]), caches[t], w_hh)
+        if grad_ah is not grad_ax:
+            grad_ah[t] = a_h
+    rows = length * n
+    g_x, g_h = grad_ax.reshape(rows, -1), grad_ah.reshape(rows, -1)  # (L, N, G H) -> (L N, G H)
+    grad_x = (g_x @ w_ih).reshape(x.shape)  # (L N, H_in) -> (L, N, H_in)
+    flat_x, flat_before = x.reshape(rows, -1), before.reshape(rows, -1)  # (L, N, .) -> (L N, .)
+    grad_w = R._weight_grads(g_x, g_h, flat_x, flat_before, b_ih is not None)
+    grad_w_hr = None
+    if grad_proj is not None:  # (L, N, P) -> (L N, P) and (L, N, H) -> (L N, H)
+        grad_w_hr = grad_proj.reshape(rows, -1).T @ raw.reshape(rows, -1)
+    return grad_x, grad_state, [*grad_w, grad_w_hr]
 
 
 def rnn_layers(
@@ -109,7 +122,8 @@ def rnn_layers(
     ``hx`` is ``(h0,)`` or ``(h0, c0)`` for the LSTM, each ``(num_layers * D, N, *)``;
     ``weights[k]`` is ``(w_ih, w_hh, b_ih, b_hh, w_hr)`` of state ``k``. Returns
     ``(output (L, N, D H_out), final states like hx, cache)``; the cache is what
-    :func:`rnn_layers_backward` takes (each layer's input and states before each step).
+    :func:`rnn_layers_backward` takes (per layer and direction its input, the states
+    before each step and each step's gate activations, so the backward recomputes none).
     ``masks`` (training with ``dropout > 0``): one bool keep-mask ``(L, N, D H_out)`` per
     layer but the last, applied to that layer's output as :func:`dropout` does
     (:math:`y \odot M / (1 - p)`); ``None``: no dropout.
@@ -120,11 +134,11 @@ def rnn_layers(
     for layer in range(len(weights) // d):
         outs = []
         for k in range(layer * d, layer * d + d):
-            out, final, before = _direction(
+            out, final, saved = _direction(
                 mode, layer_input, tuple(s[k] for s in hx), weights[k], k % d == 1
             )
             outs.append(out)
-            cache.append((layer_input, before))
+            cache.append((layer_input, saved))
             for store, s in zip(finals, final):
                 store.append(s)
         layer_input = np.concatenate(outs, axis=2)  # D x (L, N, H_out) -> (L, N, D H_out)
@@ -149,9 +163,9 @@ def rnn_layers_backward(
         # (L, N, D H_out) -> D x (L, N, H_out)
         grad_outs, grad_input = np.split(grad_output, d, axis=2), None
         for j, k in enumerate(range(layer * d, layer * d + d)):
-            layer_input, before = cache[k]
+            layer_input, saved = cache[k]
             gx, g_state, grad_weights[k] = _direction_backward(
-                mode, grad_outs[j], tuple(g[k] for g in grad_final), layer_input, before,
+                mode, grad_outs[j], tuple(g[k] for g in grad_final), layer_input, saved,
                 weights[k], j == 1,
             )  # fmt: skip
             grad_input = gx if grad_input is None else grad_input + gx
