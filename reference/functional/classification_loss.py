@@ -19,6 +19,7 @@ import numpy as np
 
 from .._validate import as_float_array, check_reduction
 from .loss import _reduce, _reduce_backward
+from .rounding import difference
 from .softmax import softmax
 
 __all__ = [
@@ -299,7 +300,9 @@ def cross_entropy_backward(
     # rounding into a relative error of a small probability (27 float32 ulps, seen)
     prob = softmax(input, class_dim)
     mass = q.sum(axis=class_dim, keepdims=True)  # (N, C, d...) -> (N, 1, d...)
-    grad = np.expand_dims(scale, class_dim) * (prob * mass - q)  # (N, d...) -> (N, 1, d...)
+    # p sum(q) meets q where the prediction matches the (smoothed) target: a cancellation
+    # whose rounding is at the terms' size (rounding.difference)
+    grad = np.expand_dims(scale, class_dim) * difference(prob * mass, q)  # scale: (N, 1, d...)
     return grad.astype(input.dtype, copy=False)
 
 

@@ -21,7 +21,7 @@ import numpy as np
 
 from .._validate import as_float_array
 from .loss import _check_broadcasts_to, _check_pair, _reduce, _reduce_backward, _sigmoid
-from .rounding import summed
+from .rounding import difference, summed
 
 __all__ = [
     "soft_margin_loss", "soft_margin_loss_backward",
@@ -107,7 +107,7 @@ def multilabel_soft_margin_loss_backward(
     r""":math:`\partial L/\partial x_{ic} = s_i\, w_c (\sigma(x_{ic}) - y_{ic}) / C`,
     :math:`s_i` the upstream gradient of sample ``i``."""
     grad_loss = _reduce_backward(grad_output, input.shape[:-1], reduction, input.dtype)
-    slope = _sigmoid(input) - target
+    slope = difference(_sigmoid(input), target)  # they cancel where the fit is good
     if weight is not None:
         slope = slope * np.asarray(weight, dtype=input.dtype)
     grad = slope * (grad_loss[..., None] / input.shape[-1])
@@ -157,7 +157,7 @@ def poisson_nll_loss(
     input, target = _check_pair(input, target, reduction, "poisson_nll_loss")
     if log_input:
         with np.errstate(over="ignore"):  # a rate past the dtype's range is inf, as in torch
-            loss = _difference(np.exp(input), target * input)
+            loss = difference(np.exp(input), target * input)
     else:
         with np.errstate(divide="ignore", invalid="ignore"):  # torch's nan / -inf, unraised
             loss = input - target * np.log(input + eps)
@@ -183,7 +183,7 @@ def poisson_nll_loss_backward(
     grad_loss = _reduce_backward(grad_output, input.shape, reduction, input.dtype)
     if log_input:
         with np.errstate(over="ignore", invalid="ignore"):
-            slope = _difference(np.exp(input), target)
+            slope = difference(np.exp(input), target)
     else:
         with np.errstate(divide="ignore", invalid="ignore"):
             slope = 1 - target / (input + eps)
@@ -224,12 +224,6 @@ def poisson_nll_loss_target_backward(
         outside = np.where(target > 0, 0, np.nan).astype(input.dtype)  # torch's nan at y <= 0
         slope = slope + np.where(big, np.log(safe) + 0.5 / safe, outside)
     return (slope * grad_loss).astype(input.dtype, copy=False)
-
-
-def _difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """``a - b`` as a two-term sum (``rounding.summed``): where the rate meets the count
-    they cancel, and the error model samples the rounding at the size of the terms."""
-    return summed(np.stack([a, -b], axis=-1), (-1,))[..., 0]
 
 
 def _is_float(var) -> bool:

@@ -26,7 +26,7 @@ from contextvars import ContextVar
 
 import numpy as np
 
-__all__ = ["statistic", "summed", "sampling", "partial_sum_magnitude"]
+__all__ = ["statistic", "summed", "difference", "sampling", "partial_sum_magnitude"]
 
 # (mean, terms, axes) -> the mean with one sampled rounding history of its sum
 Sampler = Callable[[np.ndarray, np.ndarray, tuple[int, ...]], np.ndarray]
@@ -49,6 +49,14 @@ def summed(terms: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     if count == 0:  # an empty sum is 0 (a mean over nothing is not)
         return terms.sum(axis=axes, keepdims=True)
     return statistic(terms.mean(axis=axes, keepdims=True), terms, axes) * count
+
+
+def difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """``a - b`` as a two-term sum (:func:`summed`; exactly ``a - b`` in a plain run): where
+    the terms cancel (a Poisson rate meeting its count, a probability meeting its smoothed
+    target), an error model samples the rounding at the size of the terms, not of the
+    small result."""
+    return summed(np.stack([a, -b], axis=-1), (-1,))[..., 0]
 
 
 @contextmanager

@@ -672,3 +672,21 @@ def test_nan_passes_only_where_the_truth_is_beyond_the_dtype():
     allowance.spread["t"] = np.zeros(2)
     ratios = allowance.ratio("t", np.array([np.nan, np.nan]))
     assert ratios[0] == 0.0 and np.isinf(ratios[1])  # NaN against a number float32 holds
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        # CrossEntropyLoss(weight, label_smoothing): p sum(q) - q cancels where p is near
+        # the smoothed target; the reference's float32 sits 10 allowances out unless the
+        # subtraction's rounding is sampled at its terms' size (fuzz seed 44)
+        "fp-crossentropy-weighted-smoothing-cancels-float32",
+        # MultiLabelSoftMarginLoss: sigmoid(x) - y cancels where the fit is good, and
+        # RMSprop's g / sqrt(v) makes a full step of it (fuzz seeds 41, 43, 44)
+        "fp-multilabel-soft-margin-rmsprop-float32",
+    ],
+)
+def test_a_loss_gradient_that_cancels_rounds_at_its_terms_size(name):
+    spec = NetworkSpec.from_json((CASES / f"{name}.json").read_text())
+    report = check(spec, devices=["cpu"], dtypes=["float32"])
+    assert report.ok, report.summary()
