@@ -291,10 +291,9 @@ def torch_layer_mask(
     """What a torch layer the harness draws for draws after :func:`seed_torch` ``(seed)``:
     the keep-mask of a dropout module (Dropout, Dropout1d/2d/3d, AlphaDropout,
     FeatureAlphaDropout), or a FractionalMaxPool's ``_random_samples``."""
-    kind = type(torch_module).__name__
-    if kind in ("AlphaDropout", "FeatureAlphaDropout"):
+    if isinstance(torch_module, (torch.nn.AlphaDropout, torch.nn.FeatureAlphaDropout)):
         return torch_alpha_dropout_mask(torch_module, input_shape, dtype, device, seed)
-    if kind.startswith("FractionalMaxPool"):
-        nd = int(kind[-2])  # FractionalMaxPool2d -> 2
+    if isinstance(torch_module, (torch.nn.FractionalMaxPool2d, torch.nn.FractionalMaxPool3d)):
+        nd = len(torch_module.kernel_size)  # torch keeps it as a 2- or 3-tuple
         return torch_fractional_samples(input_shape, dtype, device, seed, nd)
     return torch_dropout_mask(torch_module, input_shape, dtype, device, seed)
