@@ -294,6 +294,6 @@ def torch_layer_mask(
     if isinstance(torch_module, (torch.nn.AlphaDropout, torch.nn.FeatureAlphaDropout)):
         return torch_alpha_dropout_mask(torch_module, input_shape, dtype, device, seed)
     if isinstance(torch_module, (torch.nn.FractionalMaxPool2d, torch.nn.FractionalMaxPool3d)):
-        nd = len(torch_module.kernel_size)  # torch keeps it as a 2- or 3-tuple
+        nd = 2 if isinstance(torch_module, torch.nn.FractionalMaxPool2d) else 3
         return torch_fractional_samples(input_shape, dtype, device, seed, nd)
     return torch_dropout_mask(torch_module, input_shape, dtype, device, seed)

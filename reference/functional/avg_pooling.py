@@ -192,7 +192,7 @@ def avg_pool1d(
     ceil_mode: bool = False,
     count_include_pad: bool = True,
 ) -> np.ndarray:
-    r"""1-d average pooling: :func:`avg_pool2d` on a signal of height 1.
+    r"""1-d average pooling: the 3-d pooling on a signal of unit depth and height.
 
     .. math:: y[n, c, l] = \frac{1}{D_l} \sum_{i < k} x_{pad}[n, c, l s + i - p]
 

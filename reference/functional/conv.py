@@ -178,11 +178,6 @@ def check_conv_dtypes(input, weight, bias, rule: BiasDtype, layer: str) -> None:
         check_dtypes(input, {"bias": bias}, layer, "scalar type")
 
 
-def lift_1d(x: np.ndarray) -> np.ndarray:
-    """``(N, C, L) -> (N, C, 1, L)``: a 1-d signal is an image of height 1 (for pooling)."""
-    return x[..., None, :]
-
-
 # -- the public pairs, on top of .im2col's pieces -----------------------------
 def _prepare(input, weight, bias, stride, padding, dilation, groups, nd, layer):
     """Validate; return the batched input, weight, bias, stride/pads/dilation, the layout."""

@@ -20,7 +20,9 @@ import math
 import numpy as np
 
 from .._validate import as_float_array
-from .loss import _check_broadcasts_to, _check_pair, _reduce, _reduce_backward, _sigmoid
+from .activation_smooth import _log1p_exp as _softplus  # log(1 + e^x), stable
+from .activation_smooth import _sigmoid
+from .loss import _check_broadcasts_to, _check_pair, _reduce, _reduce_backward
 from .rounding import difference, summed
 
 __all__ = [
@@ -30,11 +32,6 @@ __all__ = [
     "poisson_nll_loss", "poisson_nll_loss_backward", "poisson_nll_loss_target_backward",
     "gaussian_nll_loss", "gaussian_nll_loss_backward", "gaussian_nll_loss_target_backward",
 ]  # fmt: skip
-
-
-def _softplus(x: np.ndarray) -> np.ndarray:
-    """:math:`\\log(1 + e^x)` without overflow (``logaddexp(0, x)``)."""
-    return np.logaddexp(0, x).astype(x.dtype, copy=False)
 
 
 def soft_margin_loss(input: np.ndarray, target: np.ndarray, reduction: str = "mean") -> np.ndarray:

@@ -22,6 +22,7 @@ from __future__ import annotations
 import numpy as np
 
 from .._validate import as_float_array, check_reduction, check_same_shape
+from .activation_smooth import _log1p_exp, _sigmoid
 from .regression_loss import (  # the regression family lives there; re-exported
     _check_pair,
     _reduce,
@@ -304,12 +305,6 @@ def binary_cross_entropy_with_logits(
     return _reduce(loss.astype(input.dtype, copy=False), reduction)
 
 
-def _sigmoid(x: np.ndarray) -> np.ndarray:
-    """:math:`\\sigma(x)` from :math:`e^{-|x|} \\le 1`, so neither branch can overflow."""
-    e = np.exp(-np.abs(x))
-    return np.where(x >= 0, 1 / (1 + e), e / (1 + e))
-
-
 def binary_cross_entropy_with_logits_backward(
     grad_output: np.ndarray,
     input: np.ndarray,
@@ -333,11 +328,6 @@ def binary_cross_entropy_with_logits_backward(
     return (slope * grad_loss).astype(input.dtype, copy=False)
 
 
-def _log_sigmoid(x: np.ndarray) -> np.ndarray:
-    """:math:`\\log\\sigma(x) = \\min(x, 0) - \\log(1 + e^{-|x|})`, torch's stable form."""
-    return np.minimum(x, 0) - np.log1p(np.exp(-np.abs(x)))
-
-
 def binary_cross_entropy_with_logits_target_backward(
     grad_output: np.ndarray,
     input: np.ndarray,
@@ -357,7 +347,8 @@ def binary_cross_entropy_with_logits_target_backward(
         slope = -input
     else:
         pos_weight = np.asarray(pos_weight, dtype=input.dtype)
-        slope = _log_sigmoid(-input) - _log_sigmoid(input) * pos_weight
+        # log sigma(-x) - p log sigma(x), with log sigma(z) = -log(1 + e^-z)
+        slope = _log1p_exp(-input) * pos_weight - _log1p_exp(input)
     if weight is not None:
         slope = slope * np.asarray(weight, dtype=input.dtype)
     return (slope * grad_loss).astype(input.dtype, copy=False)

@@ -200,7 +200,7 @@ def scatter_to_plane(
     result is cast back to the gradient's dtype.
     """
     g = np.asarray(grad_output)
-    planes = g.size // max(int(np.prod(indices.shape[-nd:])), 1)
+    planes = int(np.prod(g.shape[:-nd]))  # one per (sample, channel)
     lead = np.arange(planes).reshape(*g.shape[:-nd], *(1,) * nd) * plane  # each plane's offset
     # an index outside the plane marks a window that held only padding: its maximum
     # is the -inf padding, which has no input element to send a gradient to
