@@ -34,4 +34,5 @@ from .pooling_extra import *  # noqa: F403
 from .rnn import *  # noqa: F403
 from .rnn_layers import *  # noqa: F403
 from .shuffle import *  # noqa: F403
+from .transformer import *  # noqa: F403
 from .upsampling import *  # noqa: F403

@@ -10,11 +10,7 @@ which for :math:`p \ne 0` is the norm of all gradients concatenated. For :math:`
 it is not: the "0-norm" of the per-gradient counts of nonzeros is the number of
 gradients with any nonzero entry (torch's definition, kept). Every update is in place,
 on the arrays ``Parameter.grad`` holds; the ``foreach`` argument only picks torch's
-kernels and changes no value here.
-
-The BatchNorm fusions (``fuse_conv_bn_eval`` and friends) live in
-:mod:`reference.nn.fusion` and are re-exported here, as torch's ``torch.nn.utils``
-does.
+kernels and changes no value here. Torch: ``torch.nn.utils.clip_grad``.
 """
 
 from __future__ import annotations
@@ -27,19 +23,9 @@ from typing import Any
 
 import numpy as np
 
-from .fusion import (
-    fuse_conv_bn_eval,
-    fuse_conv_bn_weights,
-    fuse_linear_bn_eval,
-    fuse_linear_bn_weights,
-)
-from .module import Parameter
+from ..module import Parameter
 
 __all__ = [
-    "fuse_conv_bn_eval",
-    "fuse_conv_bn_weights",
-    "fuse_linear_bn_eval",
-    "fuse_linear_bn_weights",
     "get_total_norm",
     "clip_grads_with_norm_",
     "clip_grad_norm_",

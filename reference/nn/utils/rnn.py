@@ -1,0 +1,3 @@
+"""Packed sequences (``torch.nn.utils.rnn``)."""
+
+__all__: list[str] = []
