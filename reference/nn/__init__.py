@@ -35,4 +35,5 @@ from .rnn import *  # noqa: F403
 from .rnn_layers import *  # noqa: F403
 from .shuffle import *  # noqa: F403
 from .transformer import *  # noqa: F403
+from .transformer_stack import *  # noqa: F403
 from .upsampling import *  # noqa: F403

@@ -1,0 +1,4 @@
+"""The stacks of Transformer layers (``torch.nn.TransformerEncoder``, ``TransformerDecoder``,
+``Transformer``)."""
+
+__all__: list[str] = []
