@@ -288,10 +288,10 @@ def _run(roots: list[tuple[Node, int, np.ndarray]], retain_graph: bool,
         if grads is None:
             continue
         if capture is not None:
-            for index, g in enumerate(grads):
-                if (id(node), index) in capture and g is not None:
+            for index, arrived in enumerate(grads):
+                if (id(node), index) in capture and arrived is not None:
                     held = capture[(id(node), index)]
-                    capture[(id(node), index)] = g if held is None else held + g
+                    capture[(id(node), index)] = arrived if held is None else held + arrived
         if isinstance(node, AccumulateGrad):
             if capture is None and grads[0] is not None:
                 node.accumulate(grads[0])
@@ -300,9 +300,9 @@ def _run(roots: list[tuple[Node, int, np.ndarray]], retain_graph: bool,
             retained = grads[index]
             if capture is None and retained is not None:
                 tensor._retain(retained)
-        for (target, index), g in zip(node.next_functions, node.apply(grads)):
-            if target is not None and g is not None:
-                add(target, index, _checked(g, target, index, node))
+        for (target, index), flowing in zip(node.next_functions, node.apply(grads)):
+            if target is not None and flowing is not None:
+                add(target, index, _checked(flowing, target, index, node))
         if not retain_graph:
             node.release()
 
