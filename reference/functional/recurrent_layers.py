@@ -54,54 +54,83 @@ def _time_steps(length: int, reverse: bool) -> range:
     return range(length - 1, -1, -1) if reverse else range(length)
 
 
-def _direction(mode: RNNMode, x: np.ndarray, state: tuple, w: Weights, reverse: bool):
+def _rows(batch_sizes, length: int, n: int) -> list[int]:
+    """Rows active at each step: all ``n``, or the packed ``batch_sizes[t]`` (a prefix,
+    the batch being sorted longest first)."""
+    return [n] * length if batch_sizes is None else [int(b) for b in batch_sizes]
+
+
+def _carry(new: tuple, old: tuple, active: int) -> tuple:
+    """The state after a step that ran only the first ``active`` rows: the others keep
+    theirs (their sequence has ended, or in the reverse direction not yet begun)."""
+    if active == old[0].shape[0]:
+        return new
+    return tuple(np.concatenate([a, s[active:]]) for a, s in zip(new, old))  # (n, .) + (N - n, .)
+
+
+def _direction(mode, x, state: tuple, w: Weights, reverse: bool, batch_sizes=None):
     """One layer, one direction: outputs ``(L, N, H_out)``, final state, and the saved
     ``(h before each step (L, N, H_out), step caches, unprojected h (L, N, H) or None)``.
 
     The input side :math:`x_t W_{ih}^\top + b_{ih}` does not depend on the recurrence:
     it is one matmul over all ``L N`` rows; only :math:`h_{t-1} W_{hh}^\top` is per step.
+    With ``batch_sizes`` (packed input) step ``t`` runs rows ``:batch_sizes[t]`` only; the
+    other rows output 0 and keep their state.
     """
     w_ih, w_hh, b_ih, b_hh, w_hr = w
     step = _CELLS[mode][0]
     length, n = x.shape[:2]
+    rows = _rows(batch_sizes, length, n)
+    alloc = np.empty if batch_sizes is None else np.zeros  # packed: inactive rows stay 0
     # (L, N, H_in) -> (L N, H_in) -> (L N, G H) -> (L, N, G H)
     x_gates = R._affine(x.reshape(length * n, -1), w_ih, b_ih).reshape(length, n, -1)
     # the same values in column-major order, so that w_hh.T in the per-step product is
     # row-major: BLAS is markedly faster on (N, H) @ (H, G H) with that layout
     w_hh = np.asfortranarray(w_hh)
-    outputs = np.empty((length, n, state[0].shape[1]), dtype=x.dtype)
+    outputs = alloc((length, n, state[0].shape[1]), dtype=x.dtype)
     before = np.empty_like(outputs)
-    raw = None if w_hr is None else np.empty((length, n, w_hr.shape[1]), dtype=x.dtype)
+    raw = None if w_hr is None else alloc((length, n, w_hr.shape[1]), dtype=x.dtype)
     caches: list = [None] * length
     for t in _time_steps(length, reverse):
+        m = rows[t]
         before[t] = state[0]
-        state, caches[t] = step(x_gates[t], state, w_hh, b_hh)
+        new, caches[t] = step(x_gates[t, :m], tuple(s[:m] for s in state), w_hh, b_hh)
         if raw is not None:  # LSTM projection h = (o * tanh c) W_hr^T
-            raw[t] = state[0]
-            state = (state[0] @ w_hr.T, *state[1:])  # (N, H) -> (N, P)
-        outputs[t] = state[0]
+            raw[t, :m] = new[0]
+            new = (new[0] @ w_hr.T, *new[1:])  # (n, H) -> (n, P)
+        outputs[t, :m] = new[0]
+        state = _carry(new, state, m)
     return outputs, state, (before, caches, raw)
 
 
-def _direction_backward(mode, grad_out, grad_state, x, saved, w: Weights, reverse: bool):
+def _direction_backward(mode, grad_out, grad_state, x, saved, w: Weights, reverse: bool,
+                        batch_sizes=None):  # fmt: skip
     """Backward through time of :func:`_direction`. The loop only carries the state
     gradient; the pre-activation gradients of every step are stacked ``(L, N, G H)`` and
-    the input gradient and all weight gradients are then one matmul (or sum) each."""
+    the input gradient and all weight gradients are then one matmul (or sum) each. With
+    ``batch_sizes``, a row inactive at step ``t`` passes its state gradient through
+    unchanged (its state did) and its pre-activation gradients are 0."""
     w_ih, w_hh, b_ih, b_hh, w_hr = w
     before, caches, raw = saved
     step_backward = _CELLS[mode][1]
     length, n = x.shape[:2]
-    grad_ax = np.empty((length, n, w_ih.shape[0]), dtype=x.dtype)
-    grad_ah = np.empty_like(grad_ax) if mode is RNNMode.GRU else grad_ax  # the same but GRU
-    grad_proj = None if raw is None else np.empty_like(grad_out)
+    steps = _rows(batch_sizes, length, n)
+    alloc = np.empty if batch_sizes is None else np.zeros
+    grad_ax = alloc((length, n, w_ih.shape[0]), dtype=x.dtype)
+    grad_ah = alloc(grad_ax.shape, x.dtype) if mode is RNNMode.GRU else grad_ax  # same but GRU
+    grad_proj = None if raw is None else alloc(grad_out.shape, grad_out.dtype)
     for t in _time_steps(length, not reverse):  # the forward's steps, last first
-        g_h = grad_state[0] + grad_out[t]
+        m = steps[t]
+        g_h = grad_state[0][:m] + grad_out[t, :m]
         if grad_proj is not None:  # back through h = h_raw W_hr^T
-            grad_proj[t] = g_h
-            g_h = g_h @ w_hr  # (N, P) -> (N, H)
-        grad_ax[t], a_h, grad_state = step_backward((g_h, *grad_state[1:]), caches[t], w_hh)
+            grad_proj[t, :m] = g_h
+            g_h = g_h @ w_hr  # (n, P) -> (n, H)
+        grad_ax[t, :m], a_h, g_prev = step_backward(
+            (g_h, *(g[:m] for g in grad_state[1:])), caches[t], w_hh
+        )
         if grad_ah is not grad_ax:
-            grad_ah[t] = a_h
+            grad_ah[t, :m] = a_h
+        grad_state = _carry(g_prev, grad_state, m)
     rows = length * n
     g_x, g_h = grad_ax.reshape(rows, -1), grad_ah.reshape(rows, -1)  # (L, N, G H) -> (L N, G H)
     grad_x = (g_x @ w_ih).reshape(x.shape)  # (L N, H_in) -> (L, N, H_in)
@@ -115,7 +144,7 @@ def _direction_backward(mode, grad_out, grad_state, x, saved, w: Weights, revers
 
 def rnn_layers(
     mode: RNNMode, input, hx: tuple, weights: list[Weights], bidirectional: bool,
-    dropout: float = 0.0, masks: list | None = None,
+    dropout: float = 0.0, masks: list | None = None, batch_sizes=None,
 ):  # fmt: skip
     r"""Forward of a stacked (bi)directional recurrent layer, time-major.
 
@@ -127,6 +156,13 @@ def rnn_layers(
     ``masks`` (training with ``dropout > 0``): one bool keep-mask ``(L, N, D H_out)`` per
     layer but the last, applied to that layer's output as :func:`dropout` does
     (:math:`y \odot M / (1 - p)`); ``None``: no dropout.
+
+    ``batch_sizes (L,)`` (a packed input, see :mod:`reference.nn.utils.rnn`): ``input``
+    and ``hx`` are the padded batch in sorted order, longest first, and step ``t`` runs
+    only the first ``batch_sizes[t]`` rows (:math:`t < \ell_b`); the others output 0 and
+    keep their state, so each final state is the one after the sequence's own last step
+    (forward direction), or after its first element (reverse direction, which starts each
+    sequence at its own last element from ``hx``).
     """
     d = 2 if bidirectional else 1
     finals: list[list[np.ndarray]] = [[] for _ in hx]
@@ -135,7 +171,7 @@ def rnn_layers(
         outs = []
         for k in range(layer * d, layer * d + d):
             out, final, saved = _direction(
-                mode, layer_input, tuple(s[k] for s in hx), weights[k], k % d == 1
+                mode, layer_input, tuple(s[k] for s in hx), weights[k], k % d == 1, batch_sizes
             )
             outs.append(out)
             cache.append((layer_input, saved))
@@ -149,13 +185,14 @@ def rnn_layers(
 
 def rnn_layers_backward(
     mode: RNNMode, grad_output, grad_final: tuple, cache, weights, d: int,
-    dropout: float = 0.0, masks: list | None = None,
+    dropout: float = 0.0, masks: list | None = None, batch_sizes=None,
 ):  # fmt: skip
     r"""Backward of :func:`rnn_layers`: ``grad_output (L, N, D H_out)``, ``grad_final`` the
     gradients of the final states (like ``hx``). Layers are visited last first; a layer's
     input gradient is the sum over its directions, taken back through the dropout
-    between layers (``dropout``, ``masks`` as the forward had them). Returns ``(grad_input, grad_hx,
-    grad_weights)`` (``grad_weights[k]`` like ``weights[k]``).
+    between layers (``dropout``, ``masks``, ``batch_sizes`` as the forward had them).
+    Returns ``(grad_input, grad_hx, grad_weights)`` (``grad_weights[k]`` like
+    ``weights[k]``).
     """
     grad_hx = [np.empty_like(g) for g in grad_final]
     grad_weights: list = [None] * len(weights)
@@ -166,7 +203,7 @@ def rnn_layers_backward(
             layer_input, saved = cache[k]
             gx, g_state, grad_weights[k] = _direction_backward(
                 mode, grad_outs[j], tuple(g[k] for g in grad_final), layer_input, saved,
-                weights[k], j == 1,
+                weights[k], j == 1, batch_sizes,
             )  # fmt: skip
             grad_input = gx if grad_input is None else grad_input + gx
             for store, g in zip(grad_hx, g_state):
