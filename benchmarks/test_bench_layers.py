@@ -124,3 +124,46 @@ def test_lstm_torch(benchmark, device: str) -> None:
             torch.cuda.synchronize()
 
     benchmark(step)
+
+
+# -- issue 10's Transformer workload: TransformerEncoderLayer(256, 4) (dim_feedforward torch's
+# default 2048), sequence 128, batch 16; dropout 0 and training mode, so torch takes its
+# autograd path (not the fused inference kernel) --------------------------------------------
+TRANSFORMER_GROUP = "transformer encoder layer 256x4h ff2048 L128 N16 fwd+bwd float32"
+
+
+def _transformer_data() -> tuple[np.ndarray, np.ndarray]:
+    rng = np.random.default_rng(3)
+    x = rng.standard_normal((128, 16, 256)).astype(np.float32)
+    return x, rng.standard_normal((128, 16, 256)).astype(np.float32)
+
+
+def test_transformer_reference(benchmark) -> None:
+    benchmark.group = TRANSFORMER_GROUP
+    theirs = torch.nn.TransformerEncoderLayer(256, 4, dropout=0.0)
+    ours = rnn.TransformerEncoderLayer(256, 4, dropout=0.0)
+    ours.load_state_dict({k: v.detach().numpy() for k, v in theirs.state_dict().items()})
+    x, grad = _transformer_data()
+
+    def step():
+        ours.zero_grad()
+        ours(x)
+        return ours.backward(grad)
+
+    benchmark(step)
+
+
+def test_transformer_torch(benchmark, device: str) -> None:
+    benchmark.group = TRANSFORMER_GROUP
+    layer = torch.nn.TransformerEncoderLayer(256, 4, dropout=0.0).to(device).train()
+    x, grad = (torch.as_tensor(a).to(device) for a in _transformer_data())
+    x.requires_grad_(True)
+
+    def step():
+        layer.zero_grad(set_to_none=True)
+        x.grad = None
+        layer(x).backward(grad)
+        if device == "cuda":
+            torch.cuda.synchronize()
+
+    benchmark(step)

@@ -53,6 +53,20 @@ def _float_mask(mask: Any, name: str, dtype: np.dtype) -> np.ndarray | None:
     return mask.astype(dtype, copy=False)
 
 
+def _rows(x: np.ndarray) -> np.ndarray:
+    """``(N, L, F) -> (N L, F)``: one 2-D product runs several times faster than NumPy's
+    batched 3-D one."""
+    return x.reshape(-1, x.shape[-1])
+
+
+def _times(x: np.ndarray, w: np.ndarray, b: np.ndarray | None = None) -> np.ndarray:
+    """``x @ w (+ b)`` for ``x (N, L, F)``, ``w (F, G)``, as one 2-D product -> ``(N, L, G)``."""
+    y = _rows(x) @ w  # (N L, F) @ (F, G)
+    if b is not None:
+        y = y + b
+    return y.reshape(*x.shape[:-1], w.shape[-1])
+
+
 class MultiheadAttention(Module):
     """``torch.nn.MultiheadAttention``; parameters, init and ``state_dict`` as torch's.
 
@@ -194,9 +208,7 @@ class MultiheadAttention(Module):
     def _project(self, xq, xk, xv) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """In-projections, bias_k/bias_v, heads, the zero key: ``(N, H, L|S', hd)`` each."""
         weights, biases = self._split_weights()
-        q, k, v = (
-            x @ w.T + (0 if b is None else b) for x, w, b in zip((xq, xk, xv), weights, biases)
-        )
+        q, k, v = (_times(x, w.T, b) for x, w, b in zip((xq, xk, xv), weights, biases))
         n, E = xq.shape[0], self.embed_dim
         if self.bias_k is not None:  # one more key: (N, S, E) -> (N, S + 1, E)
             k = np.concatenate([k, np.broadcast_to(self.bias_k.data[0], (n, 1, E))], axis=1)
@@ -259,10 +271,11 @@ class MultiheadAttention(Module):
         probs = attention_probs(scores, safe=not need_weights)
         factor = self._dropout(probs.shape, probs.dtype)
         dropped = probs if factor is None else probs * factor  # torch returns these weights
-        out = self.out_proj(self._merge(dropped @ vh))
+        attended = dropped @ vh  # (N, H, L, S') @ (N, H, S', hd)
+        out = self.out_proj(self._merge(attended))
         self._cache = dict(x=(xq, xk, xv), heads=(qh, kh, vh), probs=probs, scale=scale,
                            S=S, batched=batched, proj_w=self._split_weights()[0],
-                           factor=factor)  # fmt: skip
+                           factor=factor, attended=attended)  # fmt: skip
         attn = None
         if need_weights:
             attn = dropped.mean(axis=1) if average_attn_weights else dropped  # (N, [H,] L, S')
@@ -282,7 +295,7 @@ class MultiheadAttention(Module):
         g_merged = self.out_proj.backward(g)  # (N, L, E)
         qh, kh, vh = c["heads"]
         gq, gk, gv = attention_core_backward(self._heads(g_merged), qh, kh, vh, c["probs"],
-                                             c["factor"], c["scale"])  # fmt: skip
+                                             c["factor"], c["scale"], c["attended"])  # fmt: skip
         S, E = c["S"], self.embed_dim
         s_b = S + (self.bias_k is not None)
         gq = self._merge(gq)
@@ -292,7 +305,7 @@ class MultiheadAttention(Module):
             self.bias_v.accumulate_grad(gv[:, S:].sum(axis=0, keepdims=True).reshape(1, 1, E))
             gk, gv = gk[:, :S], gv[:, :S]
         grads = [gq, gk, gv]
-        g_w = [np.einsum("nle,nlf->ef", gp, x) for gp, x in zip(grads, (xq, xk, xv))]
+        g_w = [_rows(gp).T @ _rows(x) for gp, x in zip(grads, (xq, xk, xv))]  # (E, NL) @ (NL, F)
         if self._qkv_same_embed_dim:
             self.in_proj_weight.accumulate_grad(np.concatenate(g_w, 0))
         else:
@@ -301,7 +314,7 @@ class MultiheadAttention(Module):
         if self.in_proj_bias is not None:
             self.in_proj_bias.accumulate_grad(np.concatenate([gp.sum(axis=(0, 1)) for gp in grads]))
         dtype = xq.dtype
-        return tuple(self._from_nle((gp @ w).astype(dtype, copy=False), c["batched"])
+        return tuple(self._from_nle(_times(gp, w).astype(dtype, copy=False), c["batched"])
                      for gp, w in zip(grads, c["proj_w"]))  # fmt: skip
 
     def extra_repr(self) -> str:
