@@ -29,7 +29,8 @@ from typing import Any
 import numpy as np
 
 from .._validate import as_float_array
-from .softmax import softmax, softmax_backward
+from .rounding import difference, summed
+from .softmax import softmax
 
 __all__ = ["scaled_dot_product_attention", "scaled_dot_product_attention_backward"]
 
@@ -194,15 +195,28 @@ def scaled_dot_product_attention(
 
 def attention_core_backward(
     grad_output: np.ndarray, q: np.ndarray, k: np.ndarray, v: np.ndarray,
-    probs: np.ndarray, factor: Any, scale: float,
+    probs: np.ndarray, factor: Any, scale: float, output: np.ndarray | None = None,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:  # fmt: skip
-    """``(dQ, dK, dV)`` from the forward's pieces (``k``, ``v`` with heads repeated)."""
+    r"""``(dQ, dK, dV)`` from the forward's pieces (``k``, ``v`` with heads repeated;
+    ``output`` the forward's :math:`O`, recomputed if not given).
+
+    The softmax backward :math:`dS = P \circ (dP - D)` needs the row sums
+    :math:`D_i = \sum_j P_{ij}\, dP_{ij}`; they equal :math:`\sum_e dO_{ie}\, O_{ie}`
+    (substitute :math:`dP = dO\, V^	op` and :math:`O = P V`; with dropout, the kept
+    mask's factor cancels the same way), which is how torch's fused CPU and CUDA
+    kernels take them (FlashAttention's trick, an :math:`L 	imes E_v` sum instead of
+    :math:`L 	imes S`). Taking them the same way makes the rounding of :math:`dP - D`
+    the one those kernels have: from two dot products over :math:`E_v`, not zero.
+    """
     dropped = probs if factor is None else probs * factor
+    if output is None:
+        output = dropped @ v  # (..., L, S) @ (..., S, Ev)
     grad_v = np.swapaxes(dropped, -1, -2) @ grad_output  # (..., S, L) @ (..., L, Ev)
     grad_dropped = grad_output @ np.swapaxes(v, -1, -2)  # (..., L, Ev) @ (..., Ev, S)
     grad_probs = grad_dropped if factor is None else grad_dropped * factor
-    # softmax_backward of P along the rows: P (dP - rowsum(dP P)); dead rows have P = 0
-    grad_scores = softmax_backward(grad_probs, probs, dim=-1, output=probs)
+    # dead rows (every key masked) have P = 0, so dS = 0 there
+    row_sums = summed(grad_output * output, (-1,))  # (..., L, 1)
+    grad_scores = probs * difference(grad_probs, row_sums)
     grad_q = (grad_scores @ k) * scale  # (..., L, S) @ (..., S, E)
     grad_k = (np.swapaxes(grad_scores, -1, -2) @ q) * scale  # (..., S, L) @ (..., L, E)
     return grad_q, grad_k, grad_v

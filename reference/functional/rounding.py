@@ -46,7 +46,7 @@ def summed(terms: np.ndarray, axes: tuple[int, ...]) -> np.ndarray:
     for a loss or a gradient that adds many terms (a hinge over every pair of classes)."""
     axes = tuple(a % terms.ndim for a in axes)
     count = int(np.prod([terms.shape[a] for a in axes]))
-    if count == 0:  # an empty sum is 0 (a mean over nothing is not)
+    if count == 0 or _sampler.get() is None:  # a plain run, or an empty sum (0)
         return terms.sum(axis=axes, keepdims=True)
     return statistic(terms.mean(axis=axes, keepdims=True), terms, axes) * count
 
@@ -56,6 +56,9 @@ def difference(a: np.ndarray, b: np.ndarray) -> np.ndarray:
     the terms cancel (a Poisson rate meeting its count, a probability meeting its smoothed
     target), an error model samples the rounding at the size of the terms, not of the
     small result."""
+    if _sampler.get() is None:
+        return a - b
+    a, b = np.broadcast_arrays(a, b)
     return summed(np.stack([a, -b], axis=-1), (-1,))[..., 0]
 
 

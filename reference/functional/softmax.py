@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 
 from .._validate import as_float_array, normalize_dim
+from .rounding import difference, summed
 
 __all__ = ["softmax", "softmax_backward", "log_softmax", "log_softmax_backward"]
 
@@ -84,7 +85,9 @@ def softmax_backward(
     x, axis = _prepare(input, dim, dtype, "softmax_backward", warn=False)
     g = _grad_like(grad_output, x, np.shape(input), "softmax_backward")
     y = softmax(x, axis) if output is None else np.asarray(output).reshape(x.shape)
-    grad = y * (g - (g * y).sum(axis=axis, keepdims=True))
+    # the sum and the subtraction cancel where one probability is near 1: their rounding
+    # is sampled at the size of the terms (reference.functional.rounding)
+    grad = y * difference(g, summed(g * y, (axis,)))
     return grad.reshape(np.shape(input)).astype(np.asarray(input).dtype, copy=False)
 
 
