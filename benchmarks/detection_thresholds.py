@@ -50,7 +50,7 @@ import torch
 from harness.checking import check
 from harness.chooser import available
 from harness.generate import LOSSES, random_spec
-from harness.spec import DROPOUT_TYPES, NetworkSpec
+from harness.spec import DROPOUT_TYPES, LayerSpec, NetworkSpec
 
 # What harness/generate.py (its family tables and _activation) and harness/heads.py
 # (LOSSES) propose, in that order. Dropout layers are not measured (DROPOUT_TYPES).
@@ -182,8 +182,21 @@ def caught(spec: NetworkSpec, type_name: str, dtype: str, eps: float, direction:
     if spec.loss.type == type_name:
         if any(m.layer is None and m.layer_type == type_name for m in report.mismatches):
             return True
-    planted = {i for i, layer in enumerate(spec.layers) if layer.type == type_name}
+    planted = {i for i, layer in enumerate(spec.layers) if _holds(layer, type_name)}
     return any(m.layer in planted for m in report.mismatches)
+
+
+def _holds(layer: LayerSpec, type_name: str) -> bool:
+    """Whether torch's module for ``layer`` is, or holds, an instance of exactly
+    ``torch.nn.<type_name>`` (a TransformerEncoderLayer holds Linears): the plant is in
+    every instance, so the first divergence may be at the layer around it."""
+    from harness.backends.torch import build_torch_layer
+
+    if layer.type == type_name:
+        return True
+    cls = getattr(torch.nn, type_name)
+    module = build_torch_layer(layer.type, layer.kwargs, torch.float64, "cpu")
+    return any(type(m) is cls for m in module.modules())
 
 
 @dataclass

@@ -104,8 +104,13 @@ def torch_dropout_mask(
     seed: int,
     *,
     kind: str | None = None,
+    strides: tuple[int, ...] | None = None,
 ) -> np.ndarray:
     """The bool keep-mask torch draws right after :func:`seed_torch` ``(seed)``.
+
+    ``strides``: the real input's, when it is not contiguous. Torch fills the mask in
+    the input's memory order, so the input of a dropout after a ``batch_first`` LSTM (a
+    transposed view) gets another mask than a contiguous one of the same shape.
 
     ``torch_module_or_fn``: the real torch dropout module (run in training mode, its
     mode restored afterwards) or a functional called as ``fn(ones)`` (its default
@@ -118,7 +123,7 @@ def torch_dropout_mask(
     """
 
     kind = kind or dropout_kind(torch_module_or_fn)
-    ones = torch.ones(tuple(input_shape), dtype=_torch_dtype(dtype), device=device)
+    ones = _ones(input_shape, dtype, device, strides)
     is_module = isinstance(torch_module_or_fn, torch.nn.Module)
     was_training = torch_module_or_fn.training if is_module else True
     if is_module:
@@ -143,6 +148,14 @@ def torch_dropout_mask(
     return np.array(mask, dtype=bool)  # a copy; np.ascontiguousarray would make 0-d 1-d
 
 
+def _ones(shape: Any, dtype: Any, device: str, strides: tuple[int, ...] | None) -> torch.Tensor:
+    """Ones of ``shape``, laid out in memory as ``strides`` say (contiguous if ``None``)."""
+    if strides is None:
+        return torch.ones(tuple(shape), dtype=_torch_dtype(dtype), device=device)
+    empty = torch.empty_strided(tuple(shape), strides, dtype=_torch_dtype(dtype), device=device)
+    return empty.fill_(1)
+
+
 def _is_feature_alpha(module_or_fn: Any) -> bool:
     """``True`` for FeatureAlphaDropout, ``False`` for AlphaDropout (module, functional or
     ``functools.partial`` of one); anything else is refused."""
@@ -164,6 +177,7 @@ def torch_alpha_dropout_mask(
     dtype: Any,
     device: str,
     seed: int,
+    strides: tuple[int, ...] | None = None,
 ) -> np.ndarray:
     """The bool keep-mask torch's alpha dropout draws right after :func:`seed_torch` ``(seed)``.
 
@@ -177,7 +191,7 @@ def torch_alpha_dropout_mask(
     then, and the reference uses no mask.
     """
     feature = _is_feature_alpha(torch_module_or_fn)
-    ones = torch.ones(tuple(input_shape), dtype=_torch_dtype(dtype), device=device)
+    ones = _ones(input_shape, dtype, device, strides)
     is_module = isinstance(torch_module_or_fn, torch.nn.Module)
     was_training = torch_module_or_fn.training if is_module else True
     if is_module:
@@ -286,14 +300,19 @@ class Reseeded(torch.nn.Module):
 
 
 def torch_layer_mask(
-    torch_module: torch.nn.Module, input_shape: tuple[int, ...], dtype: Any, device: str, seed: int
+    torch_module: torch.nn.Module,
+    input_shape: tuple[int, ...],
+    dtype: Any,
+    device: str,
+    seed: int,
+    strides: tuple[int, ...] | None = None,
 ) -> np.ndarray:
     """What a torch layer the harness draws for draws after :func:`seed_torch` ``(seed)``:
     the keep-mask of a dropout module (Dropout, Dropout1d/2d/3d, AlphaDropout,
     FeatureAlphaDropout), or a FractionalMaxPool's ``_random_samples``."""
     if isinstance(torch_module, (torch.nn.AlphaDropout, torch.nn.FeatureAlphaDropout)):
-        return torch_alpha_dropout_mask(torch_module, input_shape, dtype, device, seed)
+        return torch_alpha_dropout_mask(torch_module, input_shape, dtype, device, seed, strides)
     if isinstance(torch_module, (torch.nn.FractionalMaxPool2d, torch.nn.FractionalMaxPool3d)):
         nd = 2 if isinstance(torch_module, torch.nn.FractionalMaxPool2d) else 3
         return torch_fractional_samples(input_shape, dtype, device, seed, nd)
-    return torch_dropout_mask(torch_module, input_shape, dtype, device, seed)
+    return torch_dropout_mask(torch_module, input_shape, dtype, device, seed, strides=strides)

@@ -17,6 +17,7 @@ from .spec import (
     _accepts,
     build_reference_layers,
     layer_kwargs,
+    split_output,
 )
 
 __all__ = ["_has_parameters", "_next_shape", "_norm_group_size"]
@@ -39,7 +40,7 @@ def _next_shape(
         module = cls(**kwargs)
         module.train(train and layer.type not in DROPOUT_TYPES)
         with np.errstate(all="ignore"):
-            out = module(x)
+            out, _ = split_output(module(x))
     except Exception:  # noqa: BLE001 - does not fit: propose something else
         return None
     return tuple(np.shape(out))

@@ -31,6 +31,7 @@ from .fits import _has_parameters, _next_shape, _norm_group_size
 from .heads import LOSSES, propose_optimizer, propose_sparse_adam
 from .known_bugs import torch_bug
 from .proposals import propose_norm_extra, propose_padding, propose_resample, propose_shuffle
+from .sequence import per_step_head, propose_sequence
 from .spec import (
     UNIMPOSED_TRAINING_DRAWS,
     LayerSpec,
@@ -274,9 +275,10 @@ FAMILIES: dict[str, Callable[[Chooser, tuple[int, ...], Limits], LayerSpec | Non
     "dense": propose_dense,
     "conv": propose_conv,
     "embedding": propose_embedding,
+    "sequence": propose_sequence,
 }
 # the class a family needs before it is offered at all
-FAMILY_NEEDS = {"dense": "Linear", "conv": "Conv1d", "embedding": "Embedding"}
+FAMILY_NEEDS = {"dense": "Linear", "conv": "Conv1d", "embedding": "Embedding", "sequence": "LSTM"}
 
 
 # -- assembling a spec -----------------------------------------------------------
@@ -306,16 +308,21 @@ def build_spec(
         side = limits.max_spatial if d < 3 else max(1, min(limits.max_spatial, 4))
         spatial = tuple(ch.integer(1, side) for _ in range(d))
         shape: tuple[int, ...] = (batch, ch.integer(1, limits.max_channels), *spatial)
-    elif family == "embedding":
+    elif family == "embedding" or (family == "sequence" and ch.boolean(0.3)):
         index_high = ch.integer(2, limits.max_width)
         shape = (batch, ch.integer(1, limits.max_spatial))
+    elif family == "sequence":
+        shape = (batch, ch.integer(1, limits.max_spatial), ch.integer(1, limits.max_width))
     else:
         shape = (batch, ch.integer(1, limits.max_width))
     input_shape = shape
 
-    if family == "embedding":
-        assert index_high is not None
-        first = _embedding(ch, index_high, limits)
+    if index_high is not None:
+        first = (
+            _embedding(ch, index_high, limits)
+            if family == "embedding"
+            else _table(ch, index_high, limits)
+        )
         layers.append(first)
         shape = _next_shape(first, shape, train, index_input=True) or shape
     propose = FAMILIES[family]
@@ -355,6 +362,12 @@ def build_spec(
     loss_name = ch.choice(losses)
     make, needs_classes = LOSSES[loss_name]
     classes = shape[-1] if len(shape) == 2 else 0
+    if needs_classes and family == "sequence" and len(shape) == 3 and ch.boolean(0.5):
+        if loss_name in ("CrossEntropyLoss", "NLLLoss"):  # a class per time step: (N, C, L)
+            head = per_step_head(shape, ch.integer(2, max(2, limits.max_width // 2)))
+            layers += head
+            shape = (shape[0], head[-1].kwargs["unflattened_size"][0], shape[1])
+            needs_classes, classes = False, shape[1]
     if needs_classes:
         if len(shape) > 2:
             layers.append(LayerSpec("Flatten", {}))
@@ -398,9 +411,15 @@ def build_spec(
         steps=steps,
         train=train,
         seed=seed if seed is not None else ch.integer(0, 2**31 - 1),
-        input_kind="index" if family == "embedding" else "float",
+        input_kind="index" if index_high is not None else "float",
         index_high=index_high,
     )
+
+
+def _table(ch: Chooser, index_high: int, limits: Limits) -> LayerSpec:
+    """A sequence of tokens' first layer: an Embedding, ``(N, L) -> (N, L, D)``."""
+    dim = ch.integer(1, limits.max_width)
+    return LayerSpec("Embedding", {"num_embeddings": index_high, "embedding_dim": dim})
 
 
 def random_spec(rng: np.random.Generator | int | None = None, **limits: Any) -> NetworkSpec:

@@ -29,7 +29,15 @@ from typing import Any
 import numpy as np
 
 from .backends import CaseData, Trace
-from .spec import RANDOM_TYPES, NetworkSpec, build_reference_layers, layer_kwargs, reference_class
+from .spec import (
+    RANDOM_TYPES,
+    NetworkSpec,
+    build_reference_layers,
+    extra_output_names,
+    layer_kwargs,
+    reference_class,
+    split_output,
+)
 from .verdict import Blame, Kind, Mismatch, tensor_of
 
 __all__ = [
@@ -140,7 +148,10 @@ def high_precision(spec: NetworkSpec, data: CaseData, m: Mismatch, ref64: Trace)
         return None  # its output comes from torch's draw, not arithmetic to redo
     module = _layer(spec, data, index)
     x = data.input if index == 0 else ref64.outputs[index - 1]
-    out = module(_wide(x))
+    out, extras = split_output(module(_wide(x)))
+    if kind is Kind.FORWARD and m.tensor not in (None, "output"):
+        names = extra_output_names(spec.layers[index].type)
+        return extras[names.index(m.tensor)] if m.tensor in names else None
     if kind is Kind.FORWARD:
         return out
     grad_input = module.backward(_wide(ref64.grad_outputs[index]))

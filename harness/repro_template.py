@@ -90,6 +90,8 @@ def run(spec, arrays, device, dtype_name):
             if kind in ALWAYS_RANDOM or (spec["train"] and kind in DROPOUT):
                 torch.manual_seed(dropout_seed(spec["seed"], i, call))
             h = module(h)
+            if isinstance(h, tuple):  # a recurrent layer: (output, final states)
+                h = h[0]
             if h.requires_grad:
                 h.retain_grad()
             outputs.append(h)

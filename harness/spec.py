@@ -31,6 +31,7 @@ __all__ = [
     "describe",
     "infer_shapes",
     "layer_kwargs",
+    "split_output",
 ]
 
 # Constructor arguments that torch wants as a tensor (a loss's class weights);
@@ -60,6 +61,26 @@ INDEX_LAYERS = ("Embedding", "EmbeddingBag")
 # draw lands where depends on the signs of its input, and those may differ between
 # torch's float32 input and the reference's
 UNIMPOSED_TRAINING_DRAWS = ("RReLU",)
+
+
+def split_output(result: Any) -> tuple[Any, tuple[Any, ...]]:
+    """A layer's result as the chain sees it: the tensor passed on, and the rest, flat.
+
+    A recurrent layer returns ``(output, h_n)`` (the LSTM ``(output, (h_n, c_n))``): the
+    chain passes ``output`` on and traces the final states beside it, named by the
+    reference class's ``extra_outputs``.
+    """
+    if not isinstance(result, tuple):
+        return result, ()
+    flat: list[Any] = []
+    for part in result[1:]:
+        flat.extend(part if isinstance(part, tuple) else (part,))
+    return result[0], tuple(flat)
+
+
+def extra_output_names(layer_type: str) -> tuple[str, ...]:
+    """The names of a layer's traced extras (``('h_n', 'c_n')`` for the LSTM)."""
+    return tuple(getattr(reference_class(layer_type), "extra_outputs", ()))
 
 
 def draws_random(layer_type: str, train: bool) -> bool:
@@ -373,7 +394,7 @@ def infer_shapes(spec: NetworkSpec) -> list[tuple[int, ...]]:
             module.eval()  # a mask is not needed to know the shape
         try:
             with np.errstate(all="ignore"):
-                x = module(x)
+                x, _ = split_output(module(x))
         except Exception as exc:  # noqa: BLE001 - report any failure as a bad chain
             raise SpecError(
                 f"layer {index} ({layer}) cannot follow shape {tuple(np.shape(x))}: {exc}"

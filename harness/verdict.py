@@ -192,6 +192,8 @@ def ran_on(backend: str, device: str) -> str:
 def tensor_of(trace: Trace, m: Mismatch) -> np.ndarray | None:
     """The array mismatch ``m`` is about, taken from ``trace``."""
     kind = Kind(m.kind)
+    if kind is Kind.FORWARD and m.tensor not in (None, "output"):
+        return trace.extras.get(f"{_required(m.layer, m)}.{m.tensor}")
     if kind is Kind.FORWARD:
         return trace.outputs[_required(m.layer, m)]
     if kind is Kind.LOSS:
@@ -224,6 +226,9 @@ def traced(trace: Trace) -> dict[tuple[Any, ...], np.ndarray]:
     n = len(trace.outputs)
     for i, o in enumerate(trace.outputs):
         out[(Kind.FORWARD, i, "output", None)] = o
+        for name, extra in trace.extras.items():  # a recurrent layer's final states
+            if _layer_of(name) == i:
+                out[(Kind.FORWARD, i, name.split(".", 1)[1], None)] = extra
     out[(Kind.LOSS, None, "loss", None)] = trace.loss
     if n:
         out[(Kind.GRAD_OUTPUT, None, "grad wrt network output", None)] = trace.grad_outputs[-1]

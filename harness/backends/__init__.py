@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from ..spec import DROPOUT_TYPES, NetworkSpec, SpecError, build_reference_layers
+from ..spec import DROPOUT_TYPES, NetworkSpec, SpecError, build_reference_layers, split_output
 
 __all__ = [
     "Trace",
@@ -41,6 +41,9 @@ class Trace:
     grad_params: dict[str, np.ndarray]  # state_dict name -> gradient after one backward
     buffers: dict[str, np.ndarray]  # state_dict buffers after the first forward
     steps: list[dict[str, np.ndarray]] = field(default_factory=list)  # state after step k+1
+    # a layer's outputs beyond the one passed on, by "<layer>.<name>" (a recurrent layer's
+    # final states "2.h_n", "2.c_n": harness.spec.split_output)
+    extras: dict[str, np.ndarray] = field(default_factory=dict)
 
     def grad_wrt_input_of(self, index: int) -> np.ndarray | None:
         """The gradient wrt layer ``index``'s input: the previous layer's output gradient."""
@@ -160,7 +163,7 @@ def case_data(spec: NetworkSpec) -> CaseData:
             module.eval()
         try:
             with np.errstate(all="ignore"):
-                z = module(z)
+                z, _ = split_output(module(z))
         except Exception as exc:  # noqa: BLE001
             raise SpecError(
                 f"layer {index} ({layer}) cannot follow shape {np.shape(z)}: {exc}"

@@ -24,8 +24,10 @@ from ..spec import (
     SpecError,
     build_reference_layers,
     draws_random,
+    extra_output_names,
     layer_kwargs,
     reference_class,
+    split_output,
 )
 from . import (
     CaseData,
@@ -118,8 +120,8 @@ class ReferenceBackend:
         # a perturbation may round the statistics inside layers too (their reductions)
         statistic = getattr(perturb, "statistic", None)
 
-        def forward_backward(call: int) -> tuple[list, Any, list, Any]:
-            outputs, h = [], x_in
+        def forward_backward(call: int) -> tuple[list, Any, list, Any, dict]:
+            outputs, h, extras = [], x_in, {}
             for index, module in enumerate(layers):
                 kind = spec.layers[index].type
                 if draws_random(kind, spec.train):
@@ -133,7 +135,9 @@ class ReferenceBackend:
                         draw = draw.astype(np.asarray(h).dtype)
                     setattr(module, DRAW_ATTRIBUTE[kind], draw)
                 with _in_layer(statistic, index, backward=False):
-                    output = module(h)
+                    output, more = split_output(module(h))
+                for name, value in zip(extra_output_names(kind), more):
+                    extras[f"{index}.{name}"] = noise(value, Site.OUTPUT, index, h)
                 h = noise(output, Site.OUTPUT, index, h)
                 _perturb_buffers(module, noise, index)
                 outputs.append(h)
@@ -154,7 +158,7 @@ class ReferenceBackend:
                     if param.grad is not None:
                         param.grad = _perturbed_grad(param.grad, noise, Site.GRAD_PARAM, index)
             grad_input = g if spec.input_kind == "float" else None
-            return outputs, loss, grads, grad_input
+            return outputs, loss, grads, grad_input, extras
 
         trace = _record(model, *forward_backward(0))
         steps = spec.steps if optimizer is not None else 0
@@ -204,7 +208,9 @@ def _steps(
     )
 
 
-def _record(model: Any, outputs: list, loss: Any, grads: list, grad_input: Any) -> Trace:
+def _record(
+    model: Any, outputs: list, loss: Any, grads: list, grad_input: Any, extras: dict
+) -> Trace:
     """The trace of one forward and backward: copies, as the modules keep their arrays."""
     return Trace(
         outputs=[np.array(o, copy=True) for o in outputs],
@@ -216,6 +222,7 @@ def _record(model: Any, outputs: list, loss: Any, grads: list, grad_input: Any) 
             for name, p in model.named_parameters()
         },
         buffers={name: np.array(b, copy=True) for name, b in model.named_buffers()},
+        extras={name: np.array(v, copy=True) for name, v in extras.items()},
     )
 
 

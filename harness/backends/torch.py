@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from ..dtypes import DTYPES, HALF_DTYPES, parse_dtype
-from ..spec import NetworkSpec, SpecError, draws_random
+from ..spec import NetworkSpec, SpecError, draws_random, extra_output_names, split_output
 from . import (
     CaseData,
     Trace,
@@ -126,9 +126,25 @@ class TorchBackend:
 
         layer = spec.layers[index]
         module = build_torch_layer(layer.type, layer.kwargs, self.torch_dtype, self.device)
-        return torch_layer_mask(
-            module, shape, self.torch_dtype, self.device, dropout_seed(spec, index, call)
-        )
+        seed = dropout_seed(spec, index, call)
+        strides = self._input_strides(spec, index, shape)
+        return torch_layer_mask(module, shape, self.torch_dtype, self.device, seed, strides)
+
+    def _input_strides(
+        self, spec: NetworkSpec, index: int, shape: tuple[int, ...]
+    ) -> tuple[int, ...] | None:
+        """How torch lays out layer ``index``'s input in memory (its mask follows that
+        order): found by running the layers before it on zeros; ``None`` if contiguous."""
+        if index == 0 or all(s == 1 for s in shape):
+            return None
+        kind = torch.int64 if spec.input_kind == "index" else self.torch_dtype
+        h: Any = torch.zeros(spec.input_shape, dtype=kind, device=self.device)
+        with torch.no_grad():
+            for layer in spec.layers[:index]:
+                module = build_torch_layer(layer.type, layer.kwargs, self.torch_dtype, self.device)
+                module.to(device=self.device, dtype=self.torch_dtype).train(spec.train)
+                h, _ = split_output(module(h))
+        return None if h.is_contiguous() else tuple(h.stride())
 
     def build(self, spec: NetworkSpec, data: CaseData) -> tuple[Any, Any, Any]:
         tdtype = self.torch_dtype
@@ -165,21 +181,25 @@ class TorchBackend:
         if spec.input_kind == "float":
             x.requires_grad_(True)
 
-        def forward_backward(call: int) -> tuple[list, Any]:
-            outputs, h = [], x
+        def forward_backward(call: int) -> tuple[list, Any, dict]:
+            outputs, h, extras = [], x, {}
             for index, module in enumerate(layers):
-                if draws_random(spec.layers[index].type, spec.train):
+                kind = spec.layers[index].type
+                if draws_random(kind, spec.train):
                     _seed(dropout_seed(spec, index, call), self.device)
-                h = module(h)
+                h, more = split_output(module(h))
+                for name, value in zip(extra_output_names(kind), more):
+                    extras[f"{index}.{name}"] = value
                 if h.requires_grad:
                     h.retain_grad()
                 outputs.append(h)
             loss = loss_fn(h, target)
             loss.backward(upstream)
-            return outputs, loss
+            return outputs, loss, extras
 
-        outputs, loss = forward_backward(0)
+        outputs, loss, extras = forward_backward(0)
         trace = self._trace(spec, model, outputs, loss, x)
+        trace.extras = {name: _np(v) for name, v in extras.items()}
         run_steps(
             trace,
             spec.steps if optimizer is not None else 0,
