@@ -107,7 +107,9 @@ class enable_grad(_GradMode):
 class FunctionCtx:
     """What a forward leaves for its backward (torch's ``ctx``).
 
-    ``save_for_backward(*tensors)`` keeps Tensors with their version: reading
+    ``save_for_backward(*tensors)`` keeps Tensors with their version (an array the
+    forward returns is kept as the output Tensor it becomes, as torch saves a result):
+    reading
     ``saved_tensors`` after an in-place change to one of them, or after the graph was
     freed, raises torch's error. Anything else can be stored as an attribute.
     ``needs_input_grad`` says, per input, whether its gradient is wanted.
@@ -118,6 +120,12 @@ class FunctionCtx:
         self._saved: tuple[tuple[Any, int], ...] = ()
         self._freed = False
         self._node: Node | None = None
+
+    if TYPE_CHECKING:  # a forward stores what its backward needs as attributes
+
+        def __getattr__(self, name: str) -> Any: ...
+
+        def __setattr__(self, name: str, value: Any) -> None: ...
 
     def save_for_backward(self, *tensors: Any) -> None:
         self._saved = tuple((t, getattr(t, "_version", 0)) for t in tensors)
@@ -136,6 +144,11 @@ class FunctionCtx:
                     f"{version} instead."
                 )
         return tuple(t for t, _ in self._saved)
+
+    def _adopt(self, raw: Sequence[Any], outputs: Sequence[Tensor]) -> None:
+        """Saved values the forward returned become the output Tensors made of them."""
+        by_id = {id(r): o for r, o in zip(raw, outputs)}
+        self._saved = tuple((by_id.get(id(t), t), v) for t, v in self._saved)
 
     def free(self) -> None:
         self._freed = True
@@ -170,7 +183,7 @@ class Node:
                 f"function {self.name()} returned an incorrect number of gradients "
                 f"(expected {len(self.next_functions)}, got {len(result)})"
             )
-        return tuple(None if g is None else np.asarray(getattr(g, "data", g)) for g in result)
+        return tuple(None if g is None else _as_array(g) for g in result)
 
     def release(self) -> None:
         self.ctx.free()
@@ -209,17 +222,23 @@ class Function:
     """
 
     @staticmethod
-    def forward(ctx: FunctionCtx, *args: Any, **kwargs: Any) -> Any:
+    def forward(ctx: Any, *args: Any, **kwargs: Any) -> Any:
         raise NotImplementedError("a Function must implement forward(ctx, *args)")
 
     @staticmethod
-    def backward(ctx: FunctionCtx, *grad_outputs: np.ndarray) -> Any:
+    def backward(ctx: Any, *grad_outputs: Any) -> Any:
         raise NotImplementedError("a Function must implement backward(ctx, *grad_outputs)")
 
     @classmethod
     def backward_name(cls) -> str:
         """torch's ``grad_fn`` name: ``MulBackward0`` for ``Mul``, as torch prints it."""
         return getattr(cls, "torch_name", f"{cls.__name__}Backward0")
+
+    @classmethod
+    def records(cls, args: tuple[Any, ...], needs: tuple[bool, ...]) -> bool:
+        """Whether a call records a node: when an input requires a gradient (a module
+        with parameters records one always, :mod:`reference.autograd.modules`)."""
+        return any(needs)
 
     @classmethod
     def apply(cls, *args: Any, **kwargs: Any) -> Any:
@@ -230,11 +249,13 @@ class Function:
         with no_grad():
             raw = cls.forward(ctx, *args, **kwargs)
         several = isinstance(raw, tuple)
-        outputs = [Tensor(_as_array(r)) for r in (raw if several else (raw,))]
-        if is_grad_enabled() and any(needs):
+        raws = raw if several else (raw,)
+        outputs = [Tensor(_as_array(r)) for r in raws]
+        if is_grad_enabled() and cls.records(args, needs):
             edges = tuple(_edge(a) if need else (None, 0) for a, need in zip(args, needs))
             node = Node(cls, ctx, edges, [(o.shape, o.dtype) for o in outputs])
             ctx._node = node
+            ctx._adopt(raws, outputs)
             for index, out in enumerate(outputs):
                 if out.dtype.kind in "fc":  # integer outputs (indices) carry no gradient
                     out._attach(node, index)
@@ -242,7 +263,9 @@ class Function:
 
 
 def _as_array(value: Any) -> np.ndarray:
-    return np.asarray(getattr(value, "data", value))
+    from .tensor import unwrap
+
+    return np.asarray(unwrap(value))
 
 
 def _edge(tensor: Tensor) -> tuple[Node, int]:
@@ -377,12 +400,12 @@ def grad(outputs: Any, inputs: Any, grad_outputs: Any = None, retain_graph: bool
     capture: dict[tuple[int, int], np.ndarray | None] = {(id(n), i): None for n, i in edges}
     _run(_roots(outputs, grads), bool(retain_graph), capture)
     result = []
-    for t, (node, index) in zip(inputs, edges):
+    for position, (t, (node, index)) in enumerate(zip(inputs, edges)):
         g = capture[(id(node), index)]
         if g is None and not allow_unused:
             raise RuntimeError(
-                "One of the differentiated Tensors appears to not have been used in the "
-                "graph. Set allow_unused=True if this is the desired behavior."
+                f"The differentiated Tensor at index {position} appears to not have been "
+                "used in the graph. Set allow_unused=True if this is the desired behavior."
             )
         result.append(None if g is None else Tensor(np.asarray(g, t.dtype)))
     return tuple(result)

@@ -23,10 +23,15 @@ import numpy as np
 
 from .graph import AccumulateGrad, Node, backward, is_grad_enabled
 
-__all__ = ["Tensor", "tensor", "result_type"]
+__all__ = ["Tensor", "tensor", "result_type", "unwrap"]
 
 _CATEGORY = {"b": 0, "u": 1, "i": 1, "f": 2, "c": 3}
 _DEFAULT = {0: np.dtype(bool), 1: np.dtype(np.int64), 2: np.dtype(np.float32)}
+
+
+def unwrap(value: Any) -> Any:
+    """A Tensor's array; anything else as it is (an ndarray's own ``.data`` is a buffer)."""
+    return value._data if isinstance(value, Tensor) else value
 
 
 def _category(dtype: np.dtype) -> int:
@@ -79,7 +84,7 @@ class Tensor:
     __hash__ = object.__hash__  # hashable by identity although == is elementwise
 
     def __init__(self, data: Any, requires_grad: bool = False) -> None:
-        self._data = np.asarray(getattr(data, "data", data))
+        self._data = np.asarray(unwrap(data))
         self.grad: Tensor | None = None
         self.grad_fn: Node | None = None
         self.output_nr = 0
@@ -96,7 +101,7 @@ class Tensor:
 
     @data.setter
     def data(self, value: Any) -> None:
-        self._data = np.asarray(getattr(value, "data", value))
+        self._data = np.asarray(unwrap(value))
 
     @property
     def shape(self) -> tuple[int, ...]:
@@ -174,9 +179,7 @@ class Tensor:
                 )
             return
         if flag and self.dtype.kind not in "fc":
-            raise RuntimeError(
-                "only Tensors of floating point and complex dtype can require gradients"
-            )
+            raise RuntimeError("only Tensors of floating point dtype can require gradients")
         self._requires_grad = bool(flag)
 
     def requires_grad_(self, requires_grad: bool = True) -> Tensor:
@@ -238,22 +241,26 @@ class Tensor:
             raise RuntimeError(
                 "a leaf Variable that requires grad is being used in an in-place operation."
             )
-        value = np.asarray(getattr(result, "data", result))
+        value = np.asarray(unwrap(result))
         self._data = value.astype(self.dtype, copy=False)
         self._version += 1
         if recording and isinstance(result, Tensor):
+            if self._retains_grad and self.grad_fn is not None:  # the retained grad follows
+                self.grad_fn.retained.pop(self.output_nr, None)
             self.grad_fn, self.output_nr = result.grad_fn, result.output_nr
             self._requires_grad = True
+            if self._retains_grad and self.grad_fn is not None:
+                self.grad_fn.retained[self.output_nr] = self
         return self
 
     def zero_(self) -> Tensor:
         return self._write(np.zeros_like(self._data))
 
     def fill_(self, value: Any) -> Tensor:
-        return self._write(np.full_like(self._data, getattr(value, "data", value)))
+        return self._write(np.full_like(self._data, unwrap(value)))
 
     def copy_(self, src: Any) -> Tensor:
-        src_data = np.asarray(getattr(src, "data", src))
+        src_data = np.asarray(unwrap(src))
         return self._write(np.broadcast_to(src_data, self.shape).astype(self.dtype))
 
     def _snapshot(self) -> Tensor:

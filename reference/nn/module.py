@@ -126,6 +126,11 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not implement backward()")
 
     def __call__(self, *inputs: Any, **kwargs: Any) -> Any:
+        if any(type(x).__name__ == "Tensor" and hasattr(x, "grad_fn") for x in inputs):
+            # on reference.autograd Tensors: recorded on the tape, backward by self.backward
+            from ..autograd.modules import call_module
+
+            return call_module(self, *inputs, **kwargs)
         return self.forward(*inputs, **kwargs)
 
     def _require_cache(self, cache: Any) -> Any:

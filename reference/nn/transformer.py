@@ -101,7 +101,7 @@ def _foreign_activation(activation: Any) -> Any:
         return GELU(approximate=getattr(activation, "approximate", "none"))
     if kind == "ReLU":
         return ReLU()
-    return _BY_NAME.get(getattr(activation, "__name__", None))
+    return _BY_NAME.get(str(getattr(activation, "__name__", "")))
 
 
 def _runner(activation: Any) -> Any:

@@ -43,7 +43,8 @@ def as_reference_layer(layer: Any, cls: type) -> Module:
     if it is another library's (duck-typed: torch's module tests pass torch layers). Its
     weights are not read: load them through ``state_dict``, as for any module."""
     if isinstance(layer, cls):
-        return layer
+        return layer  # type: ignore[return-value]
+    built: Any
     try:
         attn, dtype = layer.self_attn, str(layer.linear1.weight.dtype).removeprefix("torch.")
         built = cls(attn.embed_dim, attn.num_heads, layer.linear1.out_features,
@@ -160,7 +161,7 @@ class TransformerDecoder(Module):
         self._cache = out.shape
         return out
 
-    def backward(self, grad_output: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    def backward(self, grad_output: np.ndarray) -> tuple[np.ndarray, Any]:
         g = _grad(self, grad_output, self._require_cache(self._cache))
         if self.norm is not None:
             g = self.norm.backward(g)
@@ -196,8 +197,10 @@ class Transformer(Module):
         if custom_decoder is not None:
             self.decoder = custom_decoder
         else:
-            layer = TransformerDecoderLayer(*args, dtype=dtype, rng=rng)
-            self.decoder = TransformerDecoder(layer, num_decoder_layers, LayerNorm(d_model, **norm))
+            decoder_layer = TransformerDecoderLayer(*args, dtype=dtype, rng=rng)
+            self.decoder = TransformerDecoder(
+                decoder_layer, num_decoder_layers, LayerNorm(d_model, **norm)
+            )
         for p in self.parameters():
             if p.data.ndim > 1:
                 xavier_uniform_(p, generator=rng)

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from .optimizer import Optimizer, check_lr, check_option
+from .optimizer import Optimizer, check_lr, check_option, grad_of
 
 __all__ = ["LBFGS"]
 
@@ -195,7 +195,7 @@ class LBFGS(Optimizer):
     # -- the parameters as one flat vector ------------------------------------
     def _gather_flat_grad(self) -> np.ndarray:
         # a parameter without a gradient contributes zeros, as in torch
-        grads = [p.grad if p.grad is not None else np.zeros_like(p.data) for p in self._params]
+        grads = [grad_of(p) if p.grad is not None else np.zeros_like(p.data) for p in self._params]
         return np.concatenate([g.reshape(-1) for g in grads])  # each (*,) -> (n_i,), then (n,)
 
     def _add_grad(self, step_size: Any, update: np.ndarray) -> None:

@@ -28,7 +28,7 @@ import numpy as np
 
 from ..functional.embedding import SparseRows
 from ..nn.module import Parameter
-from .optimizer import Optimizer, check_option, lerp_
+from .optimizer import Optimizer, check_option, grad_of, lerp_
 
 __all__ = ["Muon"]
 
@@ -181,12 +181,12 @@ class Muon(Optimizer):
                 continue
             if np.iscomplexobj(p.data):
                 raise RuntimeError("Muon does not support complex parameters")
-            if isinstance(p.grad, SparseRows):
+            if isinstance(grad_of(p), SparseRows):
                 raise RuntimeError("Muon does not support sparse gradients")
             params.append(p)
             state = self.state[p]
             if "momentum_buffer" not in state:
-                state["momentum_buffer"] = np.zeros_like(p.grad)
+                state["momentum_buffer"] = np.zeros_like(grad_of(p))
         return params
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
@@ -194,7 +194,7 @@ class Muon(Optimizer):
         loss = closure() if closure is not None else None
         for group in self.param_groups:
             for param in self._init_group(group):
-                self._update(param, param.grad, self.state[param], group)
+                self._update(param, grad_of(param), self.state[param], group)
         return loss
 
     def _update(

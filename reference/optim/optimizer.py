@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd.tensor import Tensor
 from ..nn.module import Parameter
 
 __all__ = ["Optimizer"]
@@ -128,6 +129,14 @@ def update_moments(
     return exp_avg, exp_avg_sq
 
 
+def grad_of(param: Any) -> Any:
+    """A parameter's gradient as the update rules read it: a ``Parameter``'s array (or
+    SparseRows), a leaf Tensor's ``grad.data``; ``None`` if it has none. The step writes
+    ``param.data`` in place either way."""
+    grad = param.grad
+    return grad.data if isinstance(grad, Tensor) else grad
+
+
 class Optimizer:
     """Base class of every optimizer (``torch.optim.Optimizer``).
 
@@ -173,10 +182,12 @@ class Optimizer:
         group = dict(param_group)
         group["params"] = list(params)
         for param in group["params"]:
-            if not isinstance(param, Parameter):
+            if isinstance(param, Tensor) and not param.is_leaf:
+                raise ValueError(f"{name}: can't optimize a non-leaf Tensor")
+            if not isinstance(param, (Parameter, Tensor)):
                 raise TypeError(
-                    f"{name} can only optimize Parameters, but one of the params is a "
-                    f"{type(param).__name__}"
+                    f"{name} can only optimize Parameters (or leaf Tensors), but one of the "
+                    f"params is a {type(param).__name__}"
                 )
         for key, default in self.defaults.items():
             group.setdefault(key, default)
@@ -201,7 +212,7 @@ class Optimizer:
                 if set_to_none:
                     param.grad = None
                 else:
-                    param.grad[...] = 0
+                    grad_of(param)[...] = 0
 
     def step(self, closure: Callable[[], Any] | None = None) -> Any:
         """One update of every parameter that has a gradient; returns ``closure()``'s loss.
@@ -214,7 +225,7 @@ class Optimizer:
             for param in group["params"]:
                 if param.grad is None:
                     continue
-                self._update(param, param.grad, self.state[param], group)
+                self._update(param, grad_of(param), self.state[param], group)
         return loss
 
     def _update(
