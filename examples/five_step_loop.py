@@ -6,11 +6,12 @@
     loss.backward()              # 4. backward
     optimizer.step()             # 5. update the parameters
 
-The reference has no autograd tape yet, so step 4 is written out:
-``model.backward(criterion.backward())``. ``criterion.backward()`` is dL/d(output) (the
-upstream gradient 1 of a scalar loss is implied, as in torch); ``model.backward`` runs
-the chain rule through the layers in reverse, adding each dL/dtheta to its
-``Parameter.grad``. That is why step 1 matters: gradients accumulate.
+The data are ``reference.autograd`` Tensors, so the modules record themselves on the
+tape and step 4 is ``loss.backward()``, line for line as in torch. What it runs is each
+module's own hand-written backward: the loss's dL/d(output) first, then the layers' in
+reverse (the same as ``model.backward(criterion.backward())`` on plain arrays, which
+still works), each adding dL/dtheta into its ``Parameter.grad``. That is why step 1
+matters: gradients accumulate.
 
 The data: three classes of points in the plane, each a Gaussian blob, made with NumPy.
 The model: ``Linear(2, 16) -> ReLU -> Linear(16, 3)``, trained with Adam on the whole
@@ -23,6 +24,7 @@ from __future__ import annotations
 
 import numpy as np
 
+import reference.autograd as ag
 import reference.nn as rnn
 import reference.optim as ropt
 
@@ -41,7 +43,8 @@ def make_blobs(per_class: int, rng: np.random.Generator) -> tuple[np.ndarray, np
 
 def main() -> None:
     rng = np.random.default_rng(0)
-    x, y = make_blobs(100, rng)
+    points, labels = make_blobs(100, rng)
+    x, y = ag.tensor(points), ag.tensor(labels)
     model = rnn.Sequential(rnn.Linear(2, 16, rng=1), rnn.ReLU(), rnn.Linear(16, 3, rng=2))
     criterion = rnn.CrossEntropyLoss()  # log-softmax + negative log-likelihood, averaged
     optimizer = ropt.Adam(model.parameters(), lr=0.01)
@@ -49,14 +52,15 @@ def main() -> None:
     for epoch in range(1, EPOCHS + 1):
         optimizer.zero_grad()  # 1.
         output = model(x)  # 2. logits, (300, 3)
-        loss = criterion(output, y)  # 3. a 0-d array
-        model.backward(criterion.backward())  # 4. (torch: loss.backward())
+        loss = criterion(output, y)  # 3. a 0-d Tensor
+        loss.backward()  # 4.
         optimizer.step()  # 5.
         if epoch == 1 or epoch % PRINT_EVERY == 0:
-            print(f"epoch {epoch:3d} loss: {float(loss):.4f}")
+            print(f"epoch {epoch:3d} loss: {loss.item():.4f}")
 
-    predicted = model(x).argmax(axis=1)
-    print(f"training accuracy: {np.mean(predicted == y):.4f}")
+    with ag.no_grad():  # nothing to differentiate: .numpy() is allowed
+        predicted = model(x).numpy().argmax(axis=1)
+    print(f"training accuracy: {np.mean(predicted == labels):.4f}")
 
 
 if __name__ == "__main__":

@@ -34,6 +34,25 @@ EXPECTED: dict[str, tuple[dict[str, str], bool]] = {
     "single_neuron.py": ({"output sigmoid(z)": "0.1595"}, True),
     "two_layer_network.py": ({"hidden": "[0.6813, 0.4355]", "output": "0.3171"}, True),
     "five_step_loop.py": ({}, False),  # its losses are checked below
+    "autograd_basics.py": (
+        {
+            "y.grad_fn": "AddBackward0",
+            "out": "27.0000",
+            "out.grad_fn": "MeanBackward0",
+            "x.grad": "[[4.5, 4.5], [4.5, 4.5]]",
+            "x.grad after a second backward": "[[9.0, 9.0], [9.0, 9.0]]",
+        },
+        False,
+    ),
+    "derivatives.py": (
+        {
+            "dy/dx at x = 3": "18.0000",
+            "df/du": "43.0000",
+            "df/dv": "20.0000",
+            "autograd.grad": "(43.0000, 20.0000)",
+        },
+        False,
+    ),  # fmt: skip
 }
 
 
