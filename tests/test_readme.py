@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import reference.autograd as autograd
 import reference.nn as rnn
 import reference.optim as ropt
 import reference.optim.lr_scheduler as schedulers
@@ -15,7 +16,7 @@ README = (ROOT / "README.md").read_text()
 
 
 def test_the_file_map_names_every_file():
-    for folder in ("functional", "nn", "optim"):
+    for folder in ("functional", "nn", "optim", "autograd"):
         for path in sorted((ROOT / "reference" / folder).glob("*.py")):
             if path.name != "__init__.py":
                 assert f"`{path.name}`" in README, f"reference/{folder}/{path.name}"
@@ -24,7 +25,7 @@ def test_the_file_map_names_every_file():
 def test_the_classes_in_the_map_exist():
     rows = [line for line in README.splitlines() if line.startswith("| `")]
     named = {n for row in rows for n in re.findall(r"`([A-Z][A-Za-z0-9]+)`", row)}
-    homes = (rnn, ropt, schedulers)
+    homes = (rnn, ropt, schedulers, autograd)
     missing = {n for n in named if all(getattr(h, n, None) is None for h in homes)}
     assert named and not missing
 
