@@ -44,7 +44,8 @@ class _DropoutNd(Module):
     def forward(self, input: np.ndarray) -> np.ndarray:
         input = as_float_array(input, repr(self))
         functional = getattr(F, self._kind)
-        if not self.training:
+        if not self.training or (self.p == 0 and self.mask is None):
+            # p = 0 keeps everything: torch returns the input without a draw, too
             self.last_mask = None
             output = functional(input, self.p, training=False)
         else:
