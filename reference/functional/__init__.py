@@ -41,3 +41,16 @@ from .shape import *  # noqa: F403
 from .shuffle import *  # noqa: F403
 from .triplet_loss import *  # noqa: F403
 from .unpooling import *  # noqa: F403
+
+
+# Each public pair ``foo`` called on reference.autograd Tensors records one node whose
+# backward is ``foo_backward`` (reference/autograd/functional.py); on arrays it is ``foo``.
+# Family files import each other directly (``from .linear import linear``), untouched.
+def _tape_pairs() -> None:
+    from ..autograd.functional import tape_pairs
+
+    tape_pairs(globals())
+
+
+_tape_pairs()
+del _tape_pairs
