@@ -14,8 +14,9 @@ def linear(input: np.ndarray, weight: np.ndarray, bias: np.ndarray | None = None
     Torch: ``torch.nn.functional.linear``.
     """
     # as one 2-D product: NumPy's batched 3-D matmul is several times slower
-    rows = input.reshape(-1, weight.shape[1]) @ weight.T  # (rows, in) @ (in, out)
-    output = rows.reshape(*np.shape(input)[:-1], weight.shape[0])  # (rows, out) -> (*, out)
+    lead = np.shape(input)[:-1]
+    rows = input.reshape(int(np.prod(lead)), weight.shape[1]) @ weight.T  # (rows, in) @ (in, out)
+    output = rows.reshape(*lead, weight.shape[0])  # (rows, out) -> (*, out)
     if bias is not None:
         output += bias
     return output
@@ -42,9 +43,10 @@ def linear_backward(
     when ``bias`` is.
     """
     out_features, in_features = weight.shape
-    grad_rows = grad_output.reshape(-1, out_features)  # (*, out) -> (rows, out)
+    count = int(np.prod(np.shape(input)[:-1]))
+    grad_rows = grad_output.reshape(count, out_features)  # (*, out) -> (rows, out)
     grad_input = (grad_rows @ weight).reshape(np.shape(input))  # (rows, in) -> (*, in)
-    input_rows = input.reshape(-1, in_features)  # (*, in) -> (rows, in)
+    input_rows = input.reshape(count, in_features)  # (*, in) -> (rows, in)
     grad_weight = grad_rows.T @ input_rows  # (out, rows) @ (rows, in) -> (out, in)
     grad_bias = grad_rows.sum(axis=0) if bias is not None else None  # (out,)
     return grad_input, grad_weight, grad_bias
