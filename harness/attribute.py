@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from .graph import input_nodes, is_graph
 from .spec import RANDOM_TYPES
 from .verdict import Blame, Kind, Mismatch, tensor_of
 
@@ -120,16 +121,25 @@ def _layer_input(runner: Any, m: Mismatch) -> Any:
     0): central differences say nothing at a kink or a tie, where the case's input often
     sits (a ReLU after a ReLU, an upsampled max pool), so both sides are checked at a
     generic point next to it."""
+    if m.layer is not None and is_graph(runner.spec):
+        # a graph node's inputs: its input nodes' outputs (a tuple for several)
+        outputs = runner.reference("float64", m.device).outputs
+        xs = [runner.data.input if j < 0 else outputs[j] for j in input_nodes(runner.spec, m.layer)]
+        rng = np.random.default_rng(runner.spec.seed)
+        nudged = tuple(_nudged(np.asarray(x), rng) for x in xs)
+        return nudged[0] if len(nudged) == 1 else nudged
     if m.layer is None:
         x = runner.reference("float64", m.device).outputs[-1]
     elif m.layer == 0:
         x = runner.data.input
     else:
         x = runner.reference("float64", m.device).outputs[m.layer - 1]
-    x = np.asarray(x)
+    return _nudged(np.asarray(x), np.random.default_rng(runner.spec.seed))
+
+
+def _nudged(x: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     if x.dtype.kind != "f":
         return x
-    rng = np.random.default_rng(runner.spec.seed)
     return x * (1 + 1e-4 * rng.uniform(-1, 1, x.shape)) + 1e-4 * (x == 0) * rng.uniform(
         -1, 1, x.shape
     )

@@ -133,13 +133,17 @@ class Perturbation:
     # to it (local_sites)
     local: tuple[Kind, int | None] | None = None
     n_layers: int = 0
+    # a graph-shaped network's inputs per node (harness.graph); None: a chain
+    graph: tuple[tuple[int, ...], ...] | None = None
     # a known deviation's loss formula that leaves the dtype's range: (loss input,
     # target, dtype) -> where torch's loss is inf and its gradient NaN (harness.known)
     overflow: Callable[[np.ndarray, np.ndarray, str], np.ndarray] | None = None
 
     def __post_init__(self) -> None:
         self._u = unit_roundoff(self.dtype)
-        self._local = None if self.local is None else local_sites(*self.local, self.n_layers)
+        self._local = (
+            None if self.local is None else local_sites(*self.local, self.n_layers, self.graph)
+        )
 
     def _rounds(self, site: Site, layer: int | None, *phase: bool) -> bool:
         if not self.plain or site in _SECOND_ROUNDINGS:
@@ -236,7 +240,12 @@ class Perturbation:
             a += (whole * step).astype(a.dtype)
 
 
-def local_sites(kind: Kind, layer: int | None, n_layers: int) -> frozenset[tuple]:
+def local_sites(
+    kind: Kind,
+    layer: int | None,
+    n_layers: int,
+    graph: tuple[tuple[int, ...], ...] | None = None,
+) -> frozenset[tuple]:
     """The sites of a history that rounds only where a ``kind`` tensor of ``layer`` is
     made (``n_layers`` in the network; layer None: the loss): what that pass of the layer
     receives, computes and stores. Nothing else rounds, so neither does what the tensor's
@@ -249,14 +258,22 @@ def local_sites(kind: Kind, layer: int | None, n_layers: int) -> frozenset[tuple
         loss = {(Site.OUTPUT, last), (Site.LOSS, None), (Site.GRAD_OUTPUT, None)}
         return frozenset(loss | sums)
     if kind in (Kind.FORWARD, Kind.BUFFER):
-        incoming = (Site.OUTPUT, layer - 1) if layer > 0 else (Site.INPUT, None)
+        sources = graph[layer] if graph is not None else (layer - 1,)
+        fed = {(Site.OUTPUT, j) if j >= 0 else (Site.INPUT, None) for j in sources}
         made = (Site.WEIGHT, Site.OUTPUT, Site.BUFFER)
-        return frozenset({incoming, (Site.STATISTIC, layer, False)} | {(s, layer) for s in made})
-    incoming = (Site.GRAD_INPUT, layer + 1) if layer < n_layers - 1 else (Site.GRAD_OUTPUT, None)
+        return frozenset(fed | {(Site.STATISTIC, layer, False)} | {(s, layer) for s in made})
+    readers = (
+        [i for i, sources in enumerate(graph) if layer in sources]
+        if graph is not None
+        else ([layer + 1] if layer < n_layers - 1 else [])
+    )
+    back: set[tuple[Site, int | None]] = {(Site.GRAD_INPUT, i) for i in readers}
+    if layer == n_layers - 1:
+        back.add((Site.GRAD_OUTPUT, None))
     own: tuple[Site, ...] = (Site.GRAD_INPUT, Site.GRAD_PARAM)
     if kind is Kind.STEP:
         own += (Site.OPTIMIZER_GRAD, Site.UPDATE, Site.STEPPED, Site.STATE)
-    return frozenset({incoming, (Site.STATISTIC, layer, True)} | {(s, layer) for s in own})
+    return frozenset(back | {(Site.STATISTIC, layer, True)} | {(s, layer) for s in own})
 
 
 def _elementwise(basis: Any, shape: tuple[int, ...]) -> np.ndarray | None:
@@ -416,6 +433,7 @@ class Sampler:
     plain: bool = True
     local: tuple[Kind, int | None] | None = None  # Perturbation.local
     n_layers: int = 0
+    graph: tuple[tuple[int, ...], ...] | None = None  # Perturbation.graph
     overflow: Callable[[np.ndarray, np.ndarray, str], np.ndarray] | None = None
     runs: list[dict[Key, np.ndarray]] = field(default_factory=list)
 
@@ -443,6 +461,7 @@ class Sampler:
                 self.plain,
                 self.local,
                 self.n_layers,
+                self.graph,
                 self.overflow,
             )
             try:

@@ -68,6 +68,7 @@ class Limits:
     max_steps: int = 3
     dropout: bool = True
     exclude: tuple[str, ...] = ()  # layer/optimizer types never proposed (known torch deviations)
+    graphs: bool = True  # whether a default draw may be a graph (harness.graph_generate)
     extra: dict[str, Any] = field(default_factory=dict)
 
 

@@ -167,7 +167,10 @@ def _fuzz_arguments(fuzz: argparse.ArgumentParser) -> None:
     fuzz.add_argument("--max-batch", type=at_least_1, default=4)
     fuzz.add_argument("--max-spatial", type=at_least_1, default=8)
     fuzz.add_argument(
-        "--families", type=_families, default=None, help="dense,conv,embedding (default: all)"
+        "--families",
+        type=_families,
+        default=None,
+        help="dense,conv,embedding,sequence,graph (default: all)",
     )
     fuzz.add_argument(
         "--exclude", type=_types, default=None, help="layer, loss or optimizer types to leave out"
@@ -210,7 +213,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def _families(text: str) -> tuple[str, ...]:
     """``--families``: names from the generator's family table."""
-    from .generate import FAMILIES
+    from .generate import ALL_FAMILIES as FAMILIES
 
     names = tuple(_csv(text) or ())
     for name in names:
@@ -305,7 +308,7 @@ def _limits(args: argparse.Namespace, backends: Sequence[Any]) -> dict[str, Any]
     if args.families:
         limits["families"] = args.families
     limits = fitted_limits([b.capabilities for b in backends], **limits)
-    if not limits["families"]:
+    if limits["families"] is not None and not limits["families"]:
         names = ",".join(args.backend)
         raise _UsageError(f"--backend {names}: no family it runs is left to draw from")
     return limits

@@ -58,6 +58,11 @@ def _norm_group_size(layer: LayerSpec, shape: tuple[int, ...]) -> int:
         return spatial
     if layer.type.startswith("BatchNorm"):
         return shape[0] * spatial
+    if layer.type == "CosineSimilarity":
+        # each vector normalized over dim: over one value it is +-1 whatever it is, and the
+        # gradient is 0 in the math (rounding noise), as a norm's over two values
+        dim = layer.kwargs.get("dim", 1)
+        return shape[dim] if -len(shape) <= dim < len(shape) else 2**31
     return 2**31
 
 

@@ -26,7 +26,7 @@ def _reference_types() -> set[str]:
 def fitted_limits(capabilities: Sequence[Capabilities], **limits: Any) -> dict[str, Any]:
     """``limits`` (as for ``random_spec``) narrowed to what every one of ``capabilities``
     runs. A backend without optimizers gets cases without steps."""
-    from .generate import FAMILIES, FAMILY_NEEDS
+    from .generate import FAMILIES, FAMILY_NEEDS, GRAPH
     from .heads import LOSSES
 
     out = dict(limits)
@@ -44,7 +44,20 @@ def fitted_limits(capabilities: Sequence[Capabilities], **limits: Any) -> dict[s
                 out["max_steps"] = 0
         if not caps.dropout_masks:
             out["dropout"] = False
-    families = out.get("families") or tuple(FAMILIES)
+    from .graph import OP_TYPES
+
+    given = out.get("families")
+    families = given or tuple(FAMILIES)
     out["families"] = tuple(f for f in families if FAMILY_NEEDS[f] not in exclude)
+    # a backend that runs no graphs (Capabilities.graphs), or lacks their ops, runs chains
+    graphs = all(
+        caps.graphs and (caps.layers is None or set(OP_TYPES) <= set(caps.layers))
+        for caps in capabilities
+    )
+    if not graphs:
+        out["graphs"] = False
+        out["families"] = tuple(f for f in out["families"] if f != GRAPH)
+    elif given is None and out["families"] == tuple(FAMILIES):
+        out["families"] = None  # every family: a default draw, now and then a graph
     out["exclude"] = tuple(sorted(exclude))
     return out

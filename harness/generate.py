@@ -12,6 +12,7 @@ zeros of the current shape; one that does not fit is dropped.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Callable
 from typing import Any
 
@@ -44,6 +45,8 @@ __all__ = [
     "RngChooser",
     "Limits",
     "FAMILIES",
+    "GRAPH",
+    "ALL_FAMILIES",
     "random_spec",
     "build_spec",
     "available",
@@ -277,8 +280,19 @@ FAMILIES: dict[str, Callable[[Chooser, tuple[int, ...], Limits], LayerSpec | Non
     "embedding": propose_embedding,
     "sequence": propose_sequence,
 }
+# graph-shaped networks (harness.graph_generate): a family of their own, and 1 in
+# GRAPH_ODDS + 1 default draws
+GRAPH = "graph"
+GRAPH_ODDS = 6
+ALL_FAMILIES = (*FAMILIES, GRAPH)  # what --families may name
 # the class a family needs before it is offered at all
-FAMILY_NEEDS = {"dense": "Linear", "conv": "Conv1d", "embedding": "Embedding", "sequence": "LSTM"}
+FAMILY_NEEDS = {
+    "dense": "Linear",
+    "conv": "Conv1d",
+    "embedding": "Embedding",
+    "sequence": "LSTM",
+    GRAPH: "Linear",
+}
 
 
 # -- assembling a spec -----------------------------------------------------------
@@ -290,7 +304,7 @@ def build_spec(
     families = [
         f
         for f in (limits.families or tuple(FAMILIES))
-        if f in FAMILIES and available(FAMILY_NEEDS[f])
+        if (f in FAMILIES or f == GRAPH) and available(FAMILY_NEEDS[f])
     ]
     if not families:
         families = ["dense"]
@@ -302,12 +316,18 @@ def build_spec(
     n_layers = ch.integer(1, limits.max_layers)
     layers: list[LayerSpec] = []
     index_high = None
-    if family == "conv":
+    shape: tuple[int, ...]
+    if family == GRAPH:  # a graph-shaped network (harness.graph_generate)
+        from .graph_generate import graph_layers
+
+        input_shape, layers, out_shape = graph_layers(ch, limits, train, batch)
+        n_layers, shape = len(layers), out_shape
+    elif family == "conv":
         d = ch.integer(1, max(n for n in (1, 2, 3) if available(f"Conv{n}d")))
         # a volume's side is kept small: its cube must fit max_features with channels
         side = limits.max_spatial if d < 3 else max(1, min(limits.max_spatial, 4))
         spatial = tuple(ch.integer(1, side) for _ in range(d))
-        shape: tuple[int, ...] = (batch, ch.integer(1, limits.max_channels), *spatial)
+        shape = (batch, ch.integer(1, limits.max_channels), *spatial)
     elif family == "embedding" or (family == "sequence" and ch.boolean(0.3)):
         index_high = ch.integer(2, limits.max_width)
         shape = (batch, ch.integer(1, limits.max_spatial))
@@ -315,7 +335,8 @@ def build_spec(
         shape = (batch, ch.integer(1, limits.max_spatial), ch.integer(1, limits.max_width))
     else:
         shape = (batch, ch.integer(1, limits.max_width))
-    input_shape = shape
+    if family != GRAPH:
+        input_shape = shape
 
     if index_high is not None:
         first = (
@@ -325,7 +346,7 @@ def build_spec(
         )
         layers.append(first)
         shape = _next_shape(first, shape, train, index_input=True) or shape
-    propose = FAMILIES[family]
+    propose = FAMILIES.get(family, propose_dense)
     for _ in range(n_layers - len(layers)):
         layer = propose(ch, shape, limits) if len(shape) > 2 or family != "conv" else None
         if layer is None:
@@ -402,7 +423,7 @@ def build_spec(
     if optimizer is not None and not _has_parameters(layers):
         optimizer = None  # torch refuses an optimizer over no parameters
     steps = ch.integer(1, limits.max_steps) if optimizer is not None else 0
-    return NetworkSpec(
+    spec = NetworkSpec(
         input_shape=input_shape,
         layers=layers,
         loss=loss,
@@ -414,6 +435,10 @@ def build_spec(
         input_kind="index" if index_high is not None else "float",
         index_high=index_high,
     )
+    # a default draw is now and then a graph instead (drawn last: the chain draws stay)
+    if limits.families is None and limits.graphs and ch.integer(0, GRAPH_ODDS) == GRAPH_ODDS:
+        return build_spec(ch, dataclasses.replace(limits, families=(GRAPH,)), seed)
+    return spec
 
 
 def _table(ch: Chooser, index_high: int, limits: Limits) -> LayerSpec:

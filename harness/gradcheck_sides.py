@@ -48,8 +48,9 @@ def reference_consistent(
     module.train(spec.train)
     if extra_output_names(spec.layers[layer].type):
         module = _Passed(module)
-    wrt = (0,) if np.asarray(x).dtype.kind == "f" else ()
-    return bool(gradcheck(module, np.array(x), wrt=wrt, **GRADCHECK).ok)
+    xs = x if isinstance(x, tuple) else (x,)  # a graph node may take several inputs
+    wrt = tuple(k for k, a in enumerate(xs) if np.asarray(a).dtype.kind == "f")
+    return bool(gradcheck(module, *(np.array(a) for a in xs), wrt=wrt, **GRADCHECK).ok)
 
 
 class _Passed(Module):
@@ -82,6 +83,8 @@ def torch_consistent(
         "rtol": GRADCHECK["rtol"],
         "raise_exception": False,
     }
+    if isinstance(x, tuple):  # a graph node with several inputs
+        return _torch_consistent_many(spec, data, layer, x, device, opts)
     xt = torch.tensor(np.asarray(x), device=device)
     if layer is None:
         loss = build_torch_layer(spec.loss.type, spec.loss.kwargs, torch.float64, device)
@@ -109,6 +112,38 @@ def torch_consistent(
     return bool(torch.autograd.gradcheck(fn, (xt, *params), **opts))
 
 
+def _torch_consistent_many(
+    spec: NetworkSpec, data: CaseData, layer: Any, xs: tuple, device: str, opts: dict
+) -> bool:
+    """:func:`torch_consistent` for a graph node that takes several inputs."""
+    import torch
+    from torch.func import functional_call
+
+    from .backends.torch import build_torch_layer
+
+    spec_layer = spec.layers[layer]
+    module = build_torch_layer(spec_layer.type, spec_layer.kwargs, torch.float64, device)
+    module.to(device=device, dtype=torch.float64)
+    with torch.no_grad():
+        module.load_state_dict(
+            {k: torch.from_numpy(np.asarray(v)) for k, v in _weights(data, layer).items()}
+        )
+    module.train(spec.train)
+    names = [n for n, _ in module.named_parameters()]
+    params = [p.detach().clone().requires_grad_(True) for _, p in module.named_parameters()]
+    inputs = [torch.tensor(np.asarray(x), device=device) for x in xs]
+    for t in inputs:
+        if t.is_floating_point():
+            t.requires_grad_(True)
+    n = len(inputs)
+
+    def fn(*args: Any) -> Any:
+        out = functional_call(module, dict(zip(names, args[n:])), tuple(args[:n]))
+        return split_output(out)[0]
+
+    return bool(torch.autograd.gradcheck(fn, (*inputs, *params), **opts))
+
+
 # directional central differences of a backend's own forward (any backend): random
 # directions, so each costs two runs whatever the layer's size
 _DIRECTIONS = 3
@@ -131,7 +166,7 @@ def backend_consistent(
     from .spec import LayerSpec
 
     caps = backend.capabilities
-    if layer is None or not caps.runs_in("float64"):
+    if layer is None or isinstance(x, tuple) or not caps.runs_in("float64"):
         return None
     if caps.losses is not None and "MSELoss" not in caps.losses:
         return None

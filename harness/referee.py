@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from .backends import CaseData, Trace
+from .graph import input_nodes
 from .spec import (
     RANDOM_TYPES,
     NetworkSpec,
@@ -38,7 +39,7 @@ from .spec import (
     reference_class,
     split_output,
 )
-from .verdict import Blame, Kind, Mismatch, tensor_of
+from .verdict import EDGE_TENSOR, Blame, Kind, Mismatch, tensor_of
 
 __all__ = [
     "MATH_LEVEL",
@@ -147,14 +148,17 @@ def high_precision(spec: NetworkSpec, data: CaseData, m: Mismatch, ref64: Trace)
     if spec.layers[index].type in RANDOM_TYPES:
         return None  # its output comes from torch's draw, not arithmetic to redo
     module = _layer(spec, data, index)
-    x = data.input if index == 0 else ref64.outputs[index - 1]
-    out, extras = split_output(module(_wide(x)))
+    xs = [data.input if j < 0 else ref64.outputs[j] for j in input_nodes(spec, index)]
+    out, extras = split_output(module(*(_wide(x) for x in xs)))
     if kind is Kind.FORWARD and m.tensor not in (None, "output"):
         names = extra_output_names(spec.layers[index].type)
         return extras[names.index(m.tensor)] if m.tensor in names else None
     if kind is Kind.FORWARD:
         return out
     grad_input = module.backward(_wide(ref64.grad_outputs[index]))
+    if kind is Kind.GRAD_INPUT and m.tensor.startswith(EDGE_TENSOR):  # a graph's edge
+        edge = int(m.tensor[len(EDGE_TENSOR) :])
+        return grad_input[edge] if len(xs) > 1 else grad_input
     if kind is Kind.GRAD_INPUT:
         return grad_input
     param = dict(module.named_parameters())[m.tensor[len(f"{index}.") :]]

@@ -42,7 +42,25 @@ def untag(value):
     return value
 
 
+OPS = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "cat": torch.cat}
+
+
+class Op(torch.nn.Module):
+    """A graph node that joins tensors: torch.add, sub, mul, or cat along kwargs' dim."""
+
+    def __init__(self, op, kwargs):
+        super().__init__()
+        self.op, self.kwargs = op, dict(kwargs)
+
+    def forward(self, *inputs):
+        if self.op == "cat":
+            return torch.cat(list(inputs), dim=self.kwargs.get("dim", 0))
+        return OPS[self.op](*inputs)
+
+
 def make(type_, kwargs, dtype, device):
+    if type_ in OPS:
+        return Op(type_, kwargs)
     kwargs = dict(kwargs)
     for key in ("weight", "pos_weight"):
         if isinstance(kwargs.get(key), list):
@@ -69,7 +87,10 @@ def run(spec, arrays, device, dtype_name):
     torch.backends.cudnn.allow_tf32 = False
     dtype = getattr(torch, dtype_name)
     layers = [make(l["type"], l["kwargs"], dtype, device) for l in spec["layers"]]
-    model = torch.nn.Sequential(*layers).to(device=device, dtype=dtype)
+    # a graph: a layer names its inputs, the earlier nodes it takes (-1: the input)
+    graph = any("inputs" in l for l in spec["layers"])
+    model = torch.nn.ModuleList(layers) if graph else torch.nn.Sequential(*layers)
+    model = model.to(device=device, dtype=dtype)
     weights = {k[len("weight:"):]: cast(arrays[k], dtype_name, device)
                for k in arrays.files if k.startswith("weight:")}
     with torch.no_grad():
@@ -83,13 +104,23 @@ def run(spec, arrays, device, dtype_name):
     upstream = cast(arrays["upstream"], dtype_name, device)
     out = {}
 
+    edges = {}
+
     def forward_backward(call):
         h, outputs = x, []
         for i, module in enumerate(model):
             kind = spec["layers"][i]["type"]
+            sources = spec["layers"][i].get("inputs") or [i - 1]
+            inputs = [x if j < 0 else outputs[j] for j in sources]
+            if graph:  # an alias per edge, so its gradient is this node's contribution
+                inputs = [t.view_as(t) for t in inputs]
+                for k, t in enumerate(inputs):
+                    if t.requires_grad:
+                        t.retain_grad()
+                        edges[(i, k)] = t
             if kind in ALWAYS_RANDOM or (spec["train"] and kind in DROPOUT):
                 torch.manual_seed(dropout_seed(spec["seed"], i, call))
-            h = module(h)
+            h = module(*inputs)
             if isinstance(h, tuple):  # a recurrent layer: (output, final states)
                 h = h[0]
             if h.requires_grad:
@@ -104,11 +135,14 @@ def run(spec, arrays, device, dtype_name):
     for i, o in enumerate(outputs):
         out[("forward", i)] = np_(o)
         grad = o.grad if o.grad is not None else torch.zeros_like(o)
-        if i + 1 < len(outputs):
+        if i + 1 < len(outputs) and not graph:
             out[("grad_input", i + 1)] = np_(grad)
+    for (i, k), t in edges.items():
+        grad = t.grad if t.grad is not None else torch.zeros_like(t)
+        out[("grad_input", i, f"grad wrt input {k}")] = np_(grad)
     out[("loss", None)] = np_(loss)
     out[("grad_output", None)] = np_(outputs[-1].grad)
-    if x.grad is not None:
+    if x.grad is not None and not graph:
         out[("grad_input", 0)] = np_(x.grad)
     for name, p in model.named_parameters():
         out[("grad_param", name)] = np_(p.grad) if p.grad is not None else np.zeros(p.shape)
@@ -152,7 +186,9 @@ def main():
             continue
         got = run(spec, arrays, device, e["dtype"])
         key = {"forward": ("forward", e["layer"]), "loss": ("loss", None),
-               "grad_output": ("grad_output", None), "grad_input": ("grad_input", e["layer"]),
+               "grad_output": ("grad_output", None),
+               "grad_input": ("grad_input", e["layer"]) if e["tensor"] == "grad wrt input"
+               else ("grad_input", e["layer"], e["tensor"]),
                "grad_param": ("grad_param", e["tensor"]), "buffer": ("buffer", e["tensor"]),
                "step": ("step", e["step"], e["tensor"])}[e["kind"]]
         truth, allowed = arrays[f"truth:{n}"], arrays[f"allowance:{n}"]

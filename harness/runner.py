@@ -17,6 +17,7 @@ from .backends.protocol import Backend
 from .backends.reference import ReferenceBackend
 from .bounds import SAMPLES, Allowance, Sampler
 from .dtypes import REFERENCE_DTYPES
+from .graph import node_inputs
 from .known import extra_sites, overflow_of
 from .spec import NetworkSpec, draws_random
 from .verdict import Kind
@@ -147,5 +148,6 @@ class Runner:
                 reference=self.reference(dtype, device) if judged else None,
                 local=local,
                 n_layers=len(self.spec.layers),
+                graph=node_inputs(self.spec),
             )
         return self.samplers[key].allowance(SAMPLES)

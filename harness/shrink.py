@@ -27,6 +27,8 @@ import numpy as np
 from .backends import case_data
 from .checking import check
 from .fits import _has_parameters, _next_shape, _norm_group_size
+from .graph import is_graph
+from .graph_shrink import drop_candidates, graph_fitted
 from .known_bugs import torch_bug
 from .spec import (
     INDEX_LAYERS,
@@ -95,7 +97,7 @@ def _fit_layer(layer: LayerSpec, shape: tuple[int, ...], index_high: int | None)
             kw["normalized_shape"] = shape[-1]
     elif kind in INDEX_LAYERS and index_high is not None:
         kw["num_embeddings"] = index_high
-    return LayerSpec(kind, kw)
+    return LayerSpec(kind, kw, layer.inputs)
 
 
 def _fit_loss(spec: NetworkSpec, out: tuple[int, ...]) -> tuple[LayerSpec, dict[str, Any]]:
@@ -138,8 +140,13 @@ def fitted(spec: NetworkSpec, norm_rule: bool = True) -> NetworkSpec | None:
     """
     if not spec.layers or (spec.input_kind == "index" and spec.layers[0].type not in INDEX_LAYERS):
         return None
-    shape, layers = spec.input_shape, []
-    for index, layer in enumerate(spec.layers):
+    shape, layers = spec.input_shape, list[LayerSpec]()
+    if is_graph(spec):  # harness.graph_shrink: each node fitted to its inputs' shapes
+        walked = graph_fitted(spec, _fit_layer, norm_rule)
+        if walked is None:
+            return None
+        layers, shape = walked
+    for index, layer in enumerate(spec.layers if not is_graph(spec) else ()):
         layer = _fit_layer(layer, shape, spec.index_high if index == 0 else None)
         if norm_rule and _norm_group_size(layer, shape) < 3:
             return None
@@ -222,6 +229,11 @@ def drop_layers(sh: _Shrinker) -> bool:
     Fewer layers is the biggest simplification, and going from the end means a layer
     found removable is never tried twice in one pass. Returns whether anything changed.
     """
+    if is_graph(sh.best):  # a node dropped, its readers rewired (harness.graph_shrink)
+        changed = False
+        while not sh.out_of_time() and any(sh.accept(c) for c in drop_candidates(sh.best)):
+            changed = True
+        return changed
     changed, i = False, len(sh.best.layers) - 1
     while i >= 0 and not sh.out_of_time():
         i = min(i, len(sh.best.layers) - 1)
@@ -266,7 +278,7 @@ def _layer_width(i: int, key: str) -> tuple[Callable, Callable]:
 
     def with_value(s: NetworkSpec, v: int) -> NetworkSpec:
         layers = list(s.layers)
-        layers[i] = LayerSpec(layers[i].type, {**layers[i].kwargs, key: v})
+        layers[i] = LayerSpec(layers[i].type, {**layers[i].kwargs, key: v}, layers[i].inputs)
         return dataclasses.replace(s, layers=layers)
 
     return value_of, with_value

@@ -116,10 +116,22 @@ class LayerSpec:
 
     type: str
     kwargs: dict[str, Any] = field(default_factory=dict)
+    # the earlier nodes this one takes (-1: the network input); None: the previous node
+    # (a chain). Graph-shaped networks: harness.graph
+    inputs: list[int] | None = None
 
     def __str__(self) -> str:
         args = ", ".join(f"{k}={_short(v)}" for k, v in self.kwargs.items())
-        return f"{self.type}({args})"
+        fed = "" if self.inputs is None else f"<-{list(self.inputs)}"
+        return f"{self.type}({args}){fed}"
+
+    def to_dict(self) -> dict[str, Any]:
+        """``{"type", "kwargs"}``, and ``"inputs"`` only when set (a chain's file is as it
+        always was)."""
+        out = {"type": self.type, "kwargs": _encode(self.kwargs)}
+        if self.inputs is not None:
+            out["inputs"] = list(self.inputs)
+        return out
 
 
 def _short(value: Any) -> str:
@@ -169,10 +181,10 @@ class NetworkSpec:
             "input_shape": list(self.input_shape),
             "input_kind": self.input_kind,
             "index_high": self.index_high,
-            "layers": [_encode(vars(layer)) for layer in self.layers],
-            "loss": _encode(vars(self.loss)),
+            "layers": [layer.to_dict() for layer in self.layers],
+            "loss": self.loss.to_dict(),
             "target": _encode(self.target),
-            "optimizer": None if self.optimizer is None else _encode(vars(self.optimizer)),
+            "optimizer": None if self.optimizer is None else self.optimizer.to_dict(),
             "steps": self.steps,
             "train": self.train,
             "seed": self.seed,
@@ -191,7 +203,9 @@ class NetworkSpec:
         opt = data.get("optimizer")
         return cls(
             input_shape=tuple(data["input_shape"]),
-            layers=[_layer_spec(f"layer {i}", layer) for i, layer in enumerate(data["layers"])],
+            layers=[
+                _layer_spec(f"layer {i}", layer, node=i) for i, layer in enumerate(data["layers"])
+            ],
             loss=_layer_spec("loss", data["loss"]),
             target=data.get("target", {"kind": "regression"}),
             optimizer=None if opt is None else _layer_spec("optimizer", opt),
@@ -312,11 +326,15 @@ def _check_values(data: dict) -> None:
         )
 
 
-def _layer_spec(where: str, value: Any) -> LayerSpec:
-    """A layer, the loss or the optimizer: ``{"type": name, "kwargs": {...}}``."""
+def _layer_spec(where: str, value: Any, node: int | None = None) -> LayerSpec:
+    """A layer, the loss or the optimizer: ``{"type": name, "kwargs": {...}}``; a layer
+    (``node``: its index) may name its ``"inputs"`` (``harness.graph.check_inputs``)."""
+    from .graph import check_inputs
+
     if not isinstance(value, dict):
         raise SpecError(f"{where}: expected an object {_LAYER_HINT[5:]}, found {_found(value)}")
-    _check_keys(where, value, ("type",), ("type", "kwargs"), _LAYER_HINT[5:])
+    allowed = ("type", "kwargs") if node is None else ("type", "kwargs", "inputs")
+    _check_keys(where, value, ("type",), allowed, _LAYER_HINT[5:])
     if not isinstance(value["type"], str):
         raise SpecError(
             f"{where}: type must be a class name (a string), found {_found(value['type'])}"
@@ -326,7 +344,8 @@ def _layer_spec(where: str, value: Any) -> LayerSpec:
         raise SpecError(
             f"{where}: kwargs must be an object of constructor arguments, found {_found(kwargs)}"
         )
-    return LayerSpec(value["type"], kwargs)
+    inputs = None if node is None else check_inputs(where, node, value.get("inputs"))
+    return LayerSpec(value["type"], kwargs, inputs)
 
 
 # -- building reference layers ----------------------------------------------
@@ -347,9 +366,13 @@ def layer_kwargs(layer: LayerSpec, dtype: Any) -> dict[str, Any]:
     return kwargs
 
 
-def reference_class(name: str) -> type:
+def reference_class(name: str) -> Any:
     import reference.nn as rnn
 
+    from .graph import is_op, op_class
+
+    if is_op(name):
+        return op_class(name)
     cls = getattr(rnn, name, None)
     if cls is None:
         raise SpecError(f"reference.nn has no {name}; the spec names a layer not implemented yet")
@@ -388,19 +411,9 @@ def infer_shapes(spec: NetworkSpec) -> list[tuple[int, ...]]:
         x: np.ndarray = np.zeros(spec.input_shape, dtype=np.int64)
     else:
         x = np.zeros(spec.input_shape, dtype=np.float64)
-    shapes = []
-    for index, (layer, module) in enumerate(zip(spec.layers, layers)):
-        if layer.type in DROPOUT_TYPES:
-            module.eval()  # a mask is not needed to know the shape
-        try:
-            with np.errstate(all="ignore"):
-                x, _ = split_output(module(x))
-        except Exception as exc:  # noqa: BLE001 - report any failure as a bad chain
-            raise SpecError(
-                f"layer {index} ({layer}) cannot follow shape {tuple(np.shape(x))}: {exc}"
-            ) from exc
-        shapes.append(tuple(np.shape(x)))
-    return shapes
+    from .graph import forward_zeros
+
+    return [tuple(np.shape(o)) for o in forward_zeros(spec, layers, x)]
 
 
 def describe(spec: NetworkSpec) -> str:
@@ -410,11 +423,15 @@ def describe(spec: NetworkSpec) -> str:
         problem = ""
     except SpecError as exc:
         shapes, problem = [], str(exc)
+    from .graph import input_nodes, is_graph
+
+    graph = is_graph(spec)  # a graph's table has a column of each node's inputs
     rows = [
-        ("#", "layer", "arguments", "output shape"),
+        ("#", "layer", *(("inputs",) if graph else ()), "arguments", "output shape"),
         (
             "",
             "input",
+            *(("",) if graph else ()),
             spec.input_kind + (f" < {spec.index_high}" if spec.index_high else ""),
             str(spec.input_shape),
         ),
@@ -422,8 +439,9 @@ def describe(spec: NetworkSpec) -> str:
     for index, layer in enumerate(spec.layers):
         shape = str(shapes[index]) if index < len(shapes) else "?"
         args = ", ".join(f"{k}={_short(v)}" for k, v in layer.kwargs.items())
-        rows.append((str(index), layer.type, args, shape))
-    widths = [max(len(r[i]) for r in rows) for i in range(4)]
+        fed = ", ".join("input" if j < 0 else str(j) for j in input_nodes(spec, index))
+        rows.append((str(index), layer.type, *((fed,) if graph else ()), args, shape))
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip() for row in rows]
     lines.insert(1, "  ".join("-" * w for w in widths))
     lines.append(f"loss:      {spec.loss}   target: {spec.target}")

@@ -51,8 +51,13 @@ def _class_names(family: str, source: str) -> tuple[str, ...] | None:
 
 
 def _type_problem(name: str, family: str) -> str:
-    """Why ``name`` cannot be a ``family``'s type; ``''`` when the reference has it."""
-    if name in (_class_names(family, "reference") or ()):
+    """Why ``name`` cannot be a ``family``'s type; ``''`` when the reference has it (a
+    graph op, ``harness.graph.Op``, is a layer's type too)."""
+    from .graph import OP_TYPES
+
+    if name in (_class_names(family, "reference") or ()) or (
+        family == "layer" and name in OP_TYPES
+    ):
         return ""
     space = "torch.optim" if family == "optimizer" else "torch.nn"
     torch_names = _class_names(family, "torch")

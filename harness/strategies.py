@@ -53,7 +53,9 @@ def network_specs(draw: Any, backends: Sequence[Any] | None = None, **limits: An
     - ``max_layers`` (6), ``max_width`` (16: Linear features, Embedding sizes),
       ``max_batch`` (4), ``max_spatial`` (8: each spatial size), ``max_channels`` (6),
       ``max_features`` (512: elements per sample after any layer);
-    - ``families``: a tuple of ``"dense"``, ``"conv"``, ``"embedding"`` (default: all);
+    - ``families``: a tuple of ``"dense"``, ``"conv"``, ``"embedding"``, ``"sequence"``,
+      ``"graph"`` (default: every chain family, and now and then a graph:
+      ``harness.generate.GRAPH_ODDS``);
     - ``losses``, ``optimizers``: tuples of ``torch.nn`` / ``torch.optim`` class names to
       draw from (default: every one the reference has);
     - ``max_steps`` (3): optimizer steps; 0 for none;

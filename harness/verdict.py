@@ -183,6 +183,10 @@ class Report:
     __str__ = summary
 
 
+# a graph node's input edge k is the tensor f"{EDGE_TENSOR}{k}" of a GRAD_INPUT mismatch
+EDGE_TENSOR = "grad wrt input "
+
+
 def ran_on(backend: str, device: str) -> str:
     """Where a result was computed, as reports print it: the device alone for torch (as
     saved cases have always said), ``<backend>-<device>`` for any other backend."""
@@ -200,6 +204,10 @@ def tensor_of(trace: Trace, m: Mismatch) -> np.ndarray | None:
         return trace.loss
     if kind is Kind.GRAD_OUTPUT:
         return trace.grad_outputs[-1]
+    if kind is Kind.GRAD_INPUT and m.tensor.startswith(EDGE_TENSOR):
+        # a graph node's k-th input edge (harness.graph)
+        edge = m.tensor[len(EDGE_TENSOR) :]
+        return trace.grad_edges.get(f"{_required(m.layer, m)}.{edge}")
     if kind is Kind.GRAD_INPUT:
         return trace.grad_wrt_input_of(_required(m.layer, m))
     if kind is Kind.GRAD_PARAM:
@@ -232,7 +240,11 @@ def traced(trace: Trace) -> dict[tuple[Any, ...], np.ndarray]:
     out[(Kind.LOSS, None, "loss", None)] = trace.loss
     if n:
         out[(Kind.GRAD_OUTPUT, None, "grad wrt network output", None)] = trace.grad_outputs[-1]
-    for i in range(n - 1, -1, -1):
+    if trace.grad_edges:  # a graph: the gradient along each node's input edges
+        for i in range(n - 1, -1, -1):
+            for k in sorted(int(e.split(".")[1]) for e in trace.grad_edges if _layer_of(e) == i):
+                out[(Kind.GRAD_INPUT, i, f"{EDGE_TENSOR}{k}", None)] = trace.grad_edges[f"{i}.{k}"]
+    for i in range(n - 1, -1, -1) if not trace.grad_edges else ():
         g = trace.grad_wrt_input_of(i)
         if g is not None:
             out[(Kind.GRAD_INPUT, i, "grad wrt input", None)] = g

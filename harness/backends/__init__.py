@@ -44,6 +44,9 @@ class Trace:
     # a layer's outputs beyond the one passed on, by "<layer>.<name>" (a recurrent layer's
     # final states "2.h_n", "2.c_n": harness.spec.split_output)
     extras: dict[str, np.ndarray] = field(default_factory=dict)
+    # a graph's gradient along each input edge, by "<node>.<k>" (node's k-th input): that
+    # consumer's contribution alone (harness.graph); empty for a chain
+    grad_edges: dict[str, np.ndarray] = field(default_factory=dict)
 
     def grad_wrt_input_of(self, index: int) -> np.ndarray | None:
         """The gradient wrt layer ``index``'s input: the previous layer's output gradient."""
@@ -157,18 +160,9 @@ def case_data(spec: NetworkSpec) -> CaseData:
     else:
         x = data_rng.standard_normal(spec.input_shape)
     # the output shape, from the same modules run on zeros (their state is thrown away)
-    z: Any = np.zeros_like(x)
-    for index, (layer, module) in enumerate(zip(spec.layers, layers)):
-        if layer.type in DROPOUT_TYPES:
-            module.eval()
-        try:
-            with np.errstate(all="ignore"):
-                z, _ = split_output(module(z))
-        except Exception as exc:  # noqa: BLE001
-            raise SpecError(
-                f"layer {index} ({layer}) cannot follow shape {np.shape(z)}: {exc}"
-            ) from exc
-    shape = tuple(np.shape(z))
+    from ..graph import forward_zeros
+
+    shape = tuple(np.shape(forward_zeros(spec, layers, np.zeros_like(x))[-1]))
     target = _target(spec, shape, data_rng)
     upstream = data_rng.standard_normal(_loss_shape(spec, shape))
     return CaseData(weights, x, target, np.asarray(upstream, dtype=np.float64), shape)

@@ -54,7 +54,9 @@ class Capabilities:
       so the reference drops the same units; without it a training-mode dropout case
       is skipped;
     - ``known_deviations``: ``harness.known``'s table (torch's documented deviations)
-      applies to it.
+      applies to it;
+    - ``graphs``: it runs graph-shaped networks (``harness.graph``: layers that name
+      their inputs, and the ops that join them); without it such a case is skipped.
     """
 
     dtypes: Collection[str] = DTYPES
@@ -64,6 +66,7 @@ class Capabilities:
     optimizers: Collection[str] | None = None
     dropout_masks: bool = False
     known_deviations: bool = False
+    graphs: bool = False
 
     def runs_on(self, device: str) -> bool:
         return device in self.devices or device.split(":")[0] in self.devices
@@ -73,7 +76,11 @@ class Capabilities:
 
     def missing(self, spec: NetworkSpec) -> list[str]:
         """What of ``spec``'s network this backend cannot run at all (the case is skipped)."""
+        from ..graph import is_graph
+
         out = []
+        if not self.graphs and is_graph(spec):
+            out.append("no graph-shaped networks (layers that name their inputs)")
         if self.layers is not None:
             lacking = sorted({la.type for la in spec.layers} - set(self.layers))
             out += [f"no {name} layer" for name in lacking]

@@ -18,6 +18,7 @@ import numpy as np
 from reference.functional.embedding import SparseRows
 from reference.functional.rounding import sampling
 
+from ..graph import is_graph
 from ..spec import (
     DRAW_ATTRIBUTE,
     NetworkSpec,
@@ -120,6 +121,24 @@ class ReferenceBackend:
         # a perturbation may round the statistics inside layers too (their reductions)
         statistic = getattr(perturb, "statistic", None)
 
+        if is_graph(spec):
+            return self._run_graph(
+                spec,
+                layers,
+                model,
+                x_in,
+                target,
+                upstream,
+                loss_fn,
+                optimizer,
+                mask_fn,
+                perturb,
+                noise,
+                statistic,
+                (x, target, upstream),
+                copies,
+            )
+
         def forward_backward(call: int) -> tuple[list, Any, list, Any, dict]:
             outputs, h, extras = [], x_in, {}
             for index, module in enumerate(layers):
@@ -166,6 +185,51 @@ class ReferenceBackend:
         for name, before, after in zip(
             ("input", "target", "upstream gradient"), copies, (x, target, upstream)
         ):
+            check_unchanged(name, before, after)
+        return trace
+
+    def _run_graph(
+        self, spec: NetworkSpec, layers: list, model: Any, x_in: Any, target: Any,
+        upstream: Any, loss_fn: Any, optimizer: Any, mask_fn: MaskFn | None,
+        perturb: Perturb | None, noise: Perturb, statistic: Any, arrays: tuple,
+        copies: tuple,
+    ) -> Trace:  # fmt: skip
+        """:meth:`run` for a graph-shaped spec (``harness.backends.reference_graph``)."""
+        from .reference_graph import graph_backward, graph_forward
+
+        def in_layer(index: int | None, backward: bool) -> Any:
+            return _in_layer(statistic, index, backward)
+
+        def params(module: Any, index: int) -> None:
+            for param in module.parameters():
+                if param.grad is not None:
+                    param.grad = _perturbed_grad(param.grad, noise, Site.GRAD_PARAM, index)
+
+        edges: dict[str, np.ndarray] = {}
+
+        def forward_backward(call: int) -> tuple[list, Any, list, Any, dict]:
+            outputs, extras = graph_forward(
+                spec, layers, x_in, call, noise, in_layer, mask_fn,
+                lambda module, index: _perturb_buffers(module, noise, index),
+            )  # fmt: skip
+            h = outputs[-1]
+            with in_layer(None, False):
+                loss = noise(np.asarray(loss_fn(h, target)), Site.LOSS, None)
+            with in_layer(None, True):
+                g = loss_fn.backward(upstream.copy())
+            g = noise(g, Site.GRAD_OUTPUT, None, upstream)
+            loss, g = _overflowed(perturb, h, target, loss, g)
+            grads, grad_input, found = graph_backward(
+                spec, layers, outputs, g, noise, in_layer, params
+            )
+            edges.update(found)
+            return outputs, loss, grads, grad_input if spec.input_kind == "float" else None, extras
+
+        trace = _record(model, *forward_backward(0))
+        trace.grad_edges = {k: np.array(v, copy=True) for k, v in edges.items()}
+        steps = spec.steps if optimizer is not None else 0
+        _steps(trace, model, optimizer, steps, forward_backward, noise)
+        for name, before, after in zip(("input", "target", "upstream gradient"), copies, arrays):
             check_unchanged(name, before, after)
         return trace
 

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from ..dtypes import DTYPES, HALF_DTYPES, parse_dtype
+from ..graph import Op, edge_key, input_nodes, is_graph, is_op, run_nodes
 from ..spec import NetworkSpec, SpecError, draws_random, extra_output_names, split_output
 from . import (
     CaseData,
@@ -30,7 +31,37 @@ from . import (
 )
 from .protocol import Capabilities
 
-__all__ = ["Torch", "TorchBackend", "torch_dtype", "to_torch", "build_torch_layer"]
+__all__ = [
+    "TORCH_OPS",
+    "Torch",
+    "TorchBackend",
+    "TorchOp",
+    "torch_dtype",
+    "to_torch",
+    "build_torch_layer",
+]
+
+# the torch function behind each graph op (harness.graph.Op), looked up at every call
+TORCH_OPS: dict[str, Any] = {
+    Op.ADD.value: torch.add,
+    Op.SUB.value: torch.sub,
+    Op.MUL.value: torch.mul,
+    Op.CAT.value: torch.cat,
+}
+
+
+class TorchOp(torch.nn.Module):
+    """A graph op as a torch module: ``forward(*inputs)`` through :data:`TORCH_OPS`."""
+
+    def __init__(self, op: str, **kwargs: Any) -> None:
+        super().__init__()
+        self.op = Op(op).value
+        self.kwargs = dict(kwargs)
+
+    def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
+        if self.op == Op.CAT.value:
+            return TORCH_OPS[self.op](list(inputs), dim=self.kwargs.get("dim", 0))
+        return TORCH_OPS[self.op](*inputs)
 
 
 _TORCH_DTYPES = {
@@ -67,7 +98,10 @@ def to_torch(array: np.ndarray, dtype: str, device: str) -> torch.Tensor:
 def build_torch_layer(
     type_: str, kwargs: dict[str, Any], dtype: torch.dtype, device: str
 ) -> torch.nn.Module:
-    """``torch.nn.<type_>(**kwargs)``, list-valued tensor arguments made tensors."""
+    """``torch.nn.<type_>(**kwargs)``, list-valued tensor arguments made tensors; a graph
+    op (``harness.graph.Op``) as a :class:`TorchOp`."""
+    if is_op(type_):
+        return TorchOp(type_, **kwargs)
     cls = getattr(torch.nn, type_, None)
     if cls is None:
         raise SpecError(f"torch.nn has no {type_}")
@@ -139,23 +173,26 @@ class TorchBackend:
             return None
         kind = torch.int64 if spec.input_kind == "index" else self.torch_dtype
         h: Any = torch.zeros(spec.input_shape, dtype=kind, device=self.device)
+        modules = []
+        for layer in spec.layers[:index]:
+            module = build_torch_layer(layer.type, layer.kwargs, self.torch_dtype, self.device)
+            modules.append(module.to(device=self.device, dtype=self.torch_dtype).train(spec.train))
         with torch.no_grad():
-            for layer in spec.layers[:index]:
-                module = build_torch_layer(layer.type, layer.kwargs, self.torch_dtype, self.device)
-                module.to(device=self.device, dtype=self.torch_dtype).train(spec.train)
-                h, _ = split_output(module(h))
+            outs = run_nodes(spec, modules, h, lambda i, m, xs: split_output(m(*xs))[0])
+        source = input_nodes(spec, index)[0]
+        h = h if source < 0 else outs[source]
         return None if h.is_contiguous() else tuple(h.stride())
 
     def build(self, spec: NetworkSpec, data: CaseData) -> tuple[Any, Any, Any]:
         tdtype = self.torch_dtype
         # the weights are loaded next; torch's own init is wasted work but cheap at these
         # sizes (building on the meta device costs more in dispatch than it saves)
-        model = torch.nn.Sequential(
-            *[
-                build_torch_layer(layer.type, layer.kwargs, tdtype, self.device)
-                for layer in spec.layers
-            ]
-        )
+        layers = [
+            build_torch_layer(layer.type, layer.kwargs, tdtype, self.device)
+            for layer in spec.layers
+        ]
+        # a graph's nodes are not run in order by the container: a list of them
+        model = torch.nn.ModuleList(layers) if is_graph(spec) else torch.nn.Sequential(*layers)
         model.to(device=self.device, dtype=tdtype)
         state = {k: to_torch(v, self.dtype_name, self.device) for k, v in data.weights.items()}
         with torch.no_grad():
@@ -181,25 +218,41 @@ class TorchBackend:
         if spec.input_kind == "float":
             x.requires_grad_(True)
 
+        graph = is_graph(spec)
+        edges: dict[str, torch.Tensor] = {}
+
+        def node(index: int, module: Any, inputs: list, call: int, extras: dict) -> Any:
+            kind = spec.layers[index].type
+            if graph:  # an alias per edge: its gradient is this consumer's contribution
+                inputs = [t.view_as(t) for t in inputs]
+                for k, t in enumerate(inputs):
+                    if t.requires_grad:
+                        t.retain_grad()
+                        edges[edge_key(index, k)] = t
+            if draws_random(kind, spec.train):
+                _seed(dropout_seed(spec, index, call), self.device)
+            h, more = split_output(module(*inputs))
+            for name, value in zip(extra_output_names(kind), more):
+                extras[f"{index}.{name}"] = value
+            if h.requires_grad:
+                h.retain_grad()
+            return h
+
         def forward_backward(call: int) -> tuple[list, Any, dict]:
-            outputs, h, extras = [], x, {}
-            for index, module in enumerate(layers):
-                kind = spec.layers[index].type
-                if draws_random(kind, spec.train):
-                    _seed(dropout_seed(spec, index, call), self.device)
-                h, more = split_output(module(h))
-                for name, value in zip(extra_output_names(kind), more):
-                    extras[f"{index}.{name}"] = value
-                if h.requires_grad:
-                    h.retain_grad()
-                outputs.append(h)
-            loss = loss_fn(h, target)
+            extras: dict[str, Any] = {}
+            outputs = run_nodes(spec, layers, x, lambda i, m, xs: node(i, m, xs, call, extras))
+            loss = loss_fn(outputs[-1], target)
             loss.backward(upstream)
             return outputs, loss, extras
 
         outputs, loss, extras = forward_backward(0)
         trace = self._trace(spec, model, outputs, loss, x)
         trace.extras = {name: _np(v) for name, v in extras.items()}
+        if graph:
+            trace.grad_edges = {
+                k: _np(t.grad) if t.grad is not None else np.zeros(tuple(t.shape), self.dtype)
+                for k, t in edges.items()
+            }
         run_steps(
             trace,
             spec.steps if optimizer is not None else 0,
@@ -245,7 +298,11 @@ class Torch:
     def __init__(self) -> None:
         devices = ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",)
         self.capabilities = Capabilities(
-            dtypes=DTYPES, devices=devices, dropout_masks=True, known_deviations=True
+            dtypes=DTYPES,
+            devices=devices,
+            dropout_masks=True,
+            known_deviations=True,
+            graphs=True,
         )
 
     def run(self, spec: NetworkSpec, data: CaseData, device: str, dtype: str) -> Trace:

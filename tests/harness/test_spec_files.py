@@ -119,7 +119,7 @@ BAD = [
     ),
     (
         lambda d: d["layers"][1].update(kwarg={}),
-        "layer 1: unknown key 'kwarg' (did you mean 'kwargs'? the keys are type, kwargs)",
+        "layer 1: unknown key 'kwarg' (did you mean 'kwargs'? the keys are type, kwargs, inputs)",
     ),
     (
         lambda d: d["layers"][0].update(kwargs=[4, 5]),
