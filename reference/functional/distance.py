@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from .._validate import normalize_dim
+from .rounding import difference
 
 __all__ = [
     "cosine_similarity",
@@ -128,8 +129,10 @@ def cosine_similarity_backward(
     y = np.expand_dims(out, axis)
     unit1 = np.where(n1 == 0, 0, a / np.where(n1 == 0, 1, n1))  # x1 / n1, 0 at n1 = 0
     unit2 = np.where(n2 == 0, 0, b / np.where(n2 == 0, 1, n2))
-    grad1 = g * (b / c2 - y * unit1) / c1
-    grad2 = g * (a / c1 - y * unit2) / c2
+    # the two terms cancel where x1 and x2 are parallel (one nonzero entry, or x1 = x2):
+    # their rounding is sampled at the terms' size (reference.functional.rounding)
+    grad1 = g * difference(b / c2, y * unit1) / c1
+    grad2 = g * difference(a / c1, y * unit2) / c2
     shape = np.broadcast_shapes(np.shape(x1), np.shape(x2))
     return (
         _unbroadcast(grad1.reshape(shape), np.shape(x1)),  # (1,) -> () for 0-d inputs

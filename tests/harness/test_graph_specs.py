@@ -298,3 +298,39 @@ def test_cat_pair_slices_the_gradient_back():
         E.cat([parts[0], np.zeros((2, 1, 4))], dim=1)
     with pytest.raises(ValueError, match="add: input"):
         E.add(np.zeros((2, 3)), np.zeros((4,)))
+
+
+CASES = __import__("pathlib").Path(__file__).parent / "cases"
+
+
+@pytest.mark.parametrize(
+    "name",
+    [
+        # one input vector has a single nonzero along dim (dropout zeroed the rest): x2/c2
+        # and y x1/n1 cancel exactly in the math; torch's formula leaves ~1.5 u of a term
+        "fp-cosine-similarity-parallel-float32",
+        # CosineSimilarity(x, x) after shrinking: the same cancellation on every entry
+        "fp-cosine-similarity-self-float32",
+    ],
+)
+def test_cosine_similarity_of_parallel_vectors_rounds_at_its_terms_size(name):
+    spec = NetworkSpec.from_json((CASES / f"{name}.json").read_text())
+    report = check(spec, devices=["cpu"], dtypes=["float32"])
+    assert report.ok, report.summary()
+
+
+def test_a_small_error_in_torch_s_cosine_similarity_backward_is_still_caught(monkeypatch):
+    spec = NetworkSpec.from_json((CASES / "fp-cosine-similarity-parallel-float32.json").read_text())
+    node = next(i for i, layer in enumerate(spec.layers) if layer.type == "CosineSimilarity")
+    original = torch.nn.CosineSimilarity.forward
+
+    def planted(self, x1, x2):  # the gradient through it x(1 + 1e-4), the value unchanged
+        y = original(self, x1, x2)
+        return y + 1e-4 * (y - y.detach())
+
+    monkeypatch.setattr(torch.nn.CosineSimilarity, "forward", planted)
+    report = check(spec, devices=["cpu"], dtypes=["float32", "float64"])
+    assert not report.ok
+    assert {(m.kind, m.layer) for m in report.mismatches} == {("grad_input", node)}, [
+        str(m) for m in report.mismatches
+    ]
