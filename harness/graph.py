@@ -5,13 +5,16 @@ layer takes the previous one's output. A layer with ``inputs=[i, j]`` takes the 
 of nodes ``i`` and ``j`` (``-1``: the network input), so the spec is a DAG in node
 order; the last node is the network's output. A node is a ``torch.nn`` layer (two-input
 ones such as ``Bilinear`` take two) or an :class:`Op` that joins tensors: ``add``,
-``sub``, ``mul`` (broadcasting) and ``cat`` (``dim``). The reference runs an op with the
+``sub``, ``mul`` (broadcasting), ``cat`` (``dim``) and ``tile`` (``copies``: a vector
+repeated per layer and direction, a recurrent layer's initial state, which a recurrent
+node takes as its second (and, for an LSTM, third) input). The reference runs an op with the
 forward/backward pairs of ``reference.functional.elementwise``, torch with ``torch.add``,
 ``torch.sub``, ``torch.mul`` and ``torch.cat``.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Sequence
 from enum import Enum
 from typing import Any
@@ -25,6 +28,8 @@ __all__ = [
     "Op",
     "OP_TYPES",
     "OpModule",
+    "RECURRENT_TYPES",
+    "reference_stateful",
     "check_inputs",
     "consumers",
     "edge_key",
@@ -44,6 +49,7 @@ class Op(str, Enum):
     SUB = "sub"
     MUL = "mul"
     CAT = "cat"  # kwargs: dim
+    TILE = "tile"  # kwargs: copies; (*) -> (copies, *): a recurrent layer's initial state
 
     def __str__(self) -> str:
         return self.value
@@ -110,6 +116,8 @@ def _arity(type_: str, n: int) -> None:
         raise ValueError(f"{type_} takes 2 inputs, got {n}")
     if type_ == Op.CAT.value and n < 2:
         raise ValueError(f"cat takes 2 or more inputs, got {n}")
+    if type_ == Op.TILE.value and n != 1:
+        raise ValueError(f"tile takes 1 input, got {n}")
 
 
 class OpModule(Module):
@@ -119,10 +127,12 @@ class OpModule(Module):
     def __init__(self, op: str, **kwargs: Any) -> None:
         super().__init__()
         self.op = Op(op)
-        extra = set(kwargs) - ({"dim"} if self.op is Op.CAT else set())
+        allowed = {Op.CAT: {"dim"}, Op.TILE: {"copies"}}.get(self.op, set())
+        extra = set(kwargs) - allowed
         if extra:
             raise ValueError(f"{op} takes no argument {sorted(extra)[0]!r}")
         self.dim = int(kwargs.get("dim", 0))
+        self.copies = int(kwargs.get("copies", 1))
         self._inputs: tuple[np.ndarray, ...] | None = None
 
     def forward(self, *inputs: Any) -> np.ndarray:
@@ -130,16 +140,50 @@ class OpModule(Module):
         self._inputs = tuple(np.asarray(x) for x in inputs)
         if self.op is Op.CAT:
             return E.cat(self._inputs, self.dim)
+        if self.op is Op.TILE:
+            return E.tile(self._inputs[0], self.copies)
         # looked up at each call: reference.functional.elementwise's pair of this op
         forward: Callable[..., np.ndarray] = getattr(E, self.op.value)
         return forward(*self._inputs)
 
-    def backward(self, grad_output: Any) -> tuple[np.ndarray, ...]:
+    def backward(self, grad_output: Any) -> Any:  # a tuple, one per input; tile: one array
         inputs = self._require_cache(self._inputs)
         if self.op is Op.CAT:
             return E.cat_backward(grad_output, inputs, self.dim)
+        if self.op is Op.TILE:
+            return E.tile_backward(grad_output, inputs[0], self.copies)
         backward: Callable[..., tuple] = getattr(E, f"{self.op.value}_backward")
         return backward(grad_output, *inputs)
+
+
+# recurrent layers: a graph node may feed them their initial state as extra inputs
+RECURRENT_TYPES = ("RNN", "LSTM", "GRU")
+
+
+def pack_states(states: tuple) -> Any:
+    """Initial states as a recurrent layer's ``hx`` takes them: ``None``, ``h0``, or the
+    LSTM's ``(h0, c0)``."""
+    return None if not states else states[0] if len(states) == 1 else tuple(states)
+
+
+@functools.cache
+def reference_stateful(cls: Any) -> type:
+    """``cls`` (a reference RNN, LSTM or GRU) taking its initial state as separate inputs,
+    ``forward(x, h0[, c0])``, its backward returning ``(dx, dh0[, dc0])`` then; with one
+    input it is ``cls`` itself. The ``state_dict`` is unchanged (a subclass, no wrapper)."""
+
+    def forward(self: Any, input: Any, *states: Any) -> Any:
+        self._states = len(states)
+        return cls.forward(self, input, pack_states(states))
+
+    def backward(self: Any, grad_output: Any, *rest: Any) -> Any:
+        grad = cls.backward(self, grad_output, *rest)
+        if not getattr(self, "_states", 0):
+            return grad
+        hx = self.grad_hx
+        return (grad, *(hx if isinstance(hx, tuple) else (hx,)))
+
+    return type(cls.__name__, (cls,), {"forward": forward, "backward": backward})
 
 
 def op_class(type_: str) -> Callable[..., OpModule]:

@@ -12,7 +12,10 @@ start at the current node (the network input for the first):
   or projected to size 1 along a dim, so the op broadcasts (its backward reduces);
 - ``heads``: two heads summed;
 - ``pair``: a two-input layer (``Bilinear``, ``CosineSimilarity``, ``PairwiseDistance``)
-  over two branches.
+  over two branches;
+- ``state``: a recurrent layer over ``(N, L, F)`` started from an initial state computed
+  from the data (``Flatten -> Linear -> Tanh -> tile``; ``h0``, and ``c0`` for an LSTM),
+  so the states' gradients are traced as its input edges.
 
 Every node is checked by running the reference on zeros of its inputs' shapes (a motif
 that does not fit is dropped whole), so every drawn spec is valid.
@@ -27,7 +30,7 @@ import numpy as np
 
 from .activations import propose_activation
 from .chooser import Chooser, Limits, _ref_class, available
-from .graph import Op, is_op
+from .graph import RECURRENT_TYPES, Op, is_op, reference_stateful
 from .known_bugs import torch_bug
 from .spec import (
     DROPOUT_TYPES,
@@ -89,6 +92,8 @@ def _node_shape(layer: LayerSpec, shapes: list[Shape], train: bool) -> Shape | N
     """The reference node run on zeros of ``shapes``: its output shape, or None."""
     try:
         cls = reference_class(layer.type)
+        if layer.type in RECURRENT_TYPES:
+            cls = reference_stateful(cls)
         kwargs = dict(layer.kwargs)
         if _accepts(cls, "rng"):
             kwargs["rng"] = 0
@@ -226,6 +231,44 @@ def pair(ch: Chooser, g: _Graph, at: int) -> int | None:
     return g.node(kind, [a, b], keepdim=len(shape) == 2 or ch.boolean())
 
 
+def _initial_state(ch: Chooser, g: _Graph, at: int, width: int, copies: int) -> int | None:
+    """``(N, L, F) -> (copies, N, width)``: Flatten, Linear, Tanh, then one copy per layer
+    and direction (``tile``), a state made from the data as an encoder makes one."""
+    n, steps, features = g.shapes[at]
+    flat = g.node("Flatten", [at])
+    if flat is None:
+        return None
+    lin = g.node("Linear", [flat], in_features=steps * features, out_features=width)
+    squashed = g.node("Tanh", [lin]) if lin is not None else None
+    return g.node(Op.TILE.value, [squashed], copies=copies) if squashed is not None else None
+
+
+def state(ch: Chooser, g: _Graph, at: int) -> int | None:
+    """A recurrent layer over ``(N, L, F)`` started from an initial state computed from the
+    data (``h0``, and ``c0`` for an LSTM): the states' gradients are traced as its input
+    edges, its final states beside its output."""
+    shape = g.shapes[at]
+    kinds = [k for k in RECURRENT_TYPES if available(k)]
+    if len(shape) != 3 or not kinds:
+        return None
+    kind, hidden = ch.choice(kinds), ch.integer(1, max(1, g.limits.max_width // 2))
+    options: dict[str, Any] = dict(
+        input_size=shape[2], hidden_size=hidden, num_layers=ch.choice([1, 2]),
+        bias=not ch.boolean(0.2), batch_first=True, bidirectional=ch.boolean(0.4),
+    )  # fmt: skip
+    if kind == "RNN":
+        options["nonlinearity"] = ch.choice(["tanh", "relu"])
+    if kind == "LSTM" and hidden > 1 and ch.boolean(0.3):
+        options["proj_size"] = ch.integer(1, hidden - 1)
+    copies = options["num_layers"] * (2 if options["bidirectional"] else 1)
+    states = [_initial_state(ch, g, at, options.get("proj_size") or hidden, copies)]
+    if kind == "LSTM":
+        states.append(_initial_state(ch, g, at, hidden, copies))
+    if any(s is None for s in states):
+        return None
+    return g.node(kind, [at, *[s for s in states if s is not None]], **options)
+
+
 MOTIFS: dict[str, Callable[[Chooser, _Graph, int], int | None]] = {
     "residual": residual,
     "concat": concat,
@@ -233,6 +276,7 @@ MOTIFS: dict[str, Callable[[Chooser, _Graph, int], int | None]] = {
     "broadcast": broadcast,
     "heads": heads,
     "pair": pair,
+    "state": state,
 }
 
 

@@ -42,7 +42,7 @@ def untag(value):
     return value
 
 
-OPS = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "cat": torch.cat}
+OPS = {"add": torch.add, "sub": torch.sub, "mul": torch.mul, "cat": torch.cat, "tile": torch.stack}
 
 
 class Op(torch.nn.Module):
@@ -55,6 +55,8 @@ class Op(torch.nn.Module):
     def forward(self, *inputs):
         if self.op == "cat":
             return torch.cat(list(inputs), dim=self.kwargs.get("dim", 0))
+        if self.op == "tile":  # (*) -> (copies, *): a recurrent layer's initial state
+            return torch.stack([inputs[0]] * self.kwargs.get("copies", 1))
         return OPS[self.op](*inputs)
 
 
@@ -120,7 +122,10 @@ def run(spec, arrays, device, dtype_name):
                         edges[(i, k)] = t
             if kind in ALWAYS_RANDOM or (spec["train"] and kind in DROPOUT):
                 torch.manual_seed(dropout_seed(spec["seed"], i, call))
-            h = module(*inputs)
+            if isinstance(module, torch.nn.LSTM) and len(inputs) == 3:
+                h = module(inputs[0], (inputs[1], inputs[2]))  # its initial (h0, c0)
+            else:
+                h = module(*inputs)
             if isinstance(h, tuple):  # a recurrent layer: (output, final states)
                 h = h[0]
             if h.requires_grad:

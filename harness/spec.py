@@ -383,9 +383,13 @@ def build_reference_layers(
     spec: NetworkSpec, rng: np.random.Generator | None = None, dtype: Any = np.float64
 ) -> list[Any]:
     """The spec's layers as reference modules in ``dtype``; random init from ``rng``."""
+    from .graph import RECURRENT_TYPES, reference_stateful
+
     layers = []
     for index, layer in enumerate(spec.layers):
         cls = reference_class(layer.type)
+        if layer.type in RECURRENT_TYPES:  # its initial state may come in as inputs
+            cls = reference_stateful(cls)
         kwargs = layer_kwargs(layer, dtype)
         if _accepts(cls, "rng"):
             kwargs["rng"] = rng if rng is not None else np.random.default_rng(spec.seed)

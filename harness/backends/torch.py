@@ -13,13 +13,23 @@ arrays (exact for float16 and bfloat16), so a ``Trace`` is always NumPy.
 
 from __future__ import annotations
 
+import functools
 from typing import Any, overload
 
 import numpy as np
 import torch
 
 from ..dtypes import DTYPES, HALF_DTYPES, parse_dtype
-from ..graph import Op, edge_key, input_nodes, is_graph, is_op, run_nodes
+from ..graph import (
+    RECURRENT_TYPES,
+    Op,
+    edge_key,
+    input_nodes,
+    is_graph,
+    is_op,
+    pack_states,
+    run_nodes,
+)
 from ..spec import NetworkSpec, SpecError, draws_random, extra_output_names, split_output
 from . import (
     CaseData,
@@ -47,6 +57,7 @@ TORCH_OPS: dict[str, Any] = {
     Op.SUB.value: torch.sub,
     Op.MUL.value: torch.mul,
     Op.CAT.value: torch.cat,
+    Op.TILE.value: lambda x, copies: torch.stack([x] * copies),
 }
 
 
@@ -61,6 +72,8 @@ class TorchOp(torch.nn.Module):
     def forward(self, *inputs: torch.Tensor) -> torch.Tensor:
         if self.op == Op.CAT.value:
             return TORCH_OPS[self.op](list(inputs), dim=self.kwargs.get("dim", 0))
+        if self.op == Op.TILE.value:
+            return TORCH_OPS[self.op](inputs[0], self.kwargs.get("copies", 1))
         return TORCH_OPS[self.op](*inputs)
 
 
@@ -95,6 +108,17 @@ def to_torch(array: np.ndarray, dtype: str, device: str) -> torch.Tensor:
     return tensor.to(device=device, dtype=_TORCH_DTYPES[name])
 
 
+@functools.cache
+def torch_stateful(cls: Any) -> type:
+    """``torch.nn.<cls>`` taking its initial state as separate inputs, ``forward(x, h0[,
+    c0])`` (a subclass: the ``state_dict`` is torch's own)."""
+
+    def forward(self: Any, input: Any, *states: Any) -> Any:
+        return cls.forward(self, input, pack_states(states))
+
+    return type(cls.__name__, (cls,), {"forward": forward})
+
+
 def build_torch_layer(
     type_: str, kwargs: dict[str, Any], dtype: torch.dtype, device: str
 ) -> torch.nn.Module:
@@ -111,6 +135,8 @@ def build_torch_layer(
         if isinstance(kwargs.get(key), list):
             values = np.asarray(kwargs[key], dtype=np.float64)
             kwargs[key] = to_torch(values, name, device)
+    if type_ in RECURRENT_TYPES:  # initial states as separate inputs (harness.graph)
+        return torch_stateful(cls)(**kwargs)
     return cls(**kwargs)
 
 

@@ -26,6 +26,8 @@ __all__ = [
     "mul_backward",
     "cat",
     "cat_backward",
+    "tile",
+    "tile_backward",
 ]
 
 
@@ -149,3 +151,21 @@ def cat_backward(grad_output: np.ndarray, tensors: Any, dim: int = 0) -> tuple[n
     return tuple(
         np.take(g, np.arange(lo, hi), axis=axis) for lo, hi in zip(bounds[:-1], bounds[1:])
     )
+
+
+def tile(input: Any, copies: int) -> np.ndarray:
+    r""":math:`y_k = x` for :math:`k < K`: ``(*) -> (K, *)``, ``K`` copies stacked along a new
+    first dim (``torch.stack([x] * K)``), as a recurrent layer's initial state repeats one
+    vector per layer and direction.
+
+    Backward: each copy fed one slice, so :math:`\bar x = \sum_k \bar y_k`.
+    """
+    x = np.asarray(input)
+    if copies < 1:
+        raise ValueError(f"tile: copies must be at least 1, got {copies}")
+    return np.broadcast_to(x, (copies, *x.shape)).copy()  # (*) -> (K, *)
+
+
+def tile_backward(grad_output: np.ndarray, input: Any, copies: int) -> np.ndarray:
+    """Gradient of :func:`tile`: the copies' gradients summed, ``(K, *) -> (*)``."""
+    return np.asarray(grad_output).sum(axis=0)

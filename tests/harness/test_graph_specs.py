@@ -300,6 +300,21 @@ def test_cat_pair_slices_the_gradient_back():
         E.add(np.zeros((2, 3)), np.zeros((4,)))
 
 
+def test_tile_pair_stacks_copies_and_sums_their_gradients():
+    from reference.gradcheck import gradcheck
+
+    rng = np.random.default_rng(6)
+    x, g = rng.standard_normal((3, 4)), rng.standard_normal((2, 3, 4))
+    t = torch.tensor(x, requires_grad=True)
+    out = torch.stack([t] * 2)
+    out.backward(torch.tensor(g))
+    np.testing.assert_array_equal(E.tile(x, 2), out.detach().numpy())
+    np.testing.assert_allclose(E.tile_backward(g, x, 2), t.grad.numpy(), rtol=1e-15)
+    assert gradcheck(lambda a: E.tile(a, 3), x, backward=lambda gy, a: E.tile_backward(gy, a, 3))
+    with pytest.raises(ValueError, match="copies must be at least 1"):
+        E.tile(x, 0)
+
+
 CASES = __import__("pathlib").Path(__file__).parent / "cases"
 
 

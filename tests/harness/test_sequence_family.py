@@ -137,3 +137,49 @@ def test_a_dropout_after_a_batch_first_lstm_gets_torch_s_mask():
     spec = NetworkSpec.from_json((CASES / "dropout-after-batch-first-lstm.json").read_text())
     report = check(spec, devices=["cpu"], dtypes=["float64"])
     assert report.ok, report.summary()
+
+
+def state_spec() -> NetworkSpec:
+    """(N, L, F) -> LSTM (node 8) started from (h0, c0) computed from the data, each by
+    Flatten -> Linear -> Tanh -> tile (one copy per layer and direction) -> MSELoss."""
+    n, steps, features, hidden, copies = 3, 4, 5, 6, 2
+
+    def initial(first: int) -> list[LayerSpec]:  # nodes first .. first + 3
+        linear = {"in_features": steps * features, "out_features": hidden}
+        return [
+            LayerSpec("Flatten", {}, [-1]),
+            LayerSpec("Linear", linear, [first]),
+            LayerSpec("Tanh", {}, [first + 1]),
+            LayerSpec("tile", {"copies": copies}, [first + 2]),
+        ]
+
+    lstm = {"input_size": features, "hidden_size": hidden, "num_layers": 2, "batch_first": True}
+    layers = [*initial(0), *initial(4), LayerSpec("LSTM", lstm, [-1, 3, 7])]
+    return NetworkSpec(input_shape=(n, steps, features), layers=layers,
+                       loss=LayerSpec("MSELoss", {}), seed=8)  # fmt: skip
+
+
+def test_an_initial_state_from_the_data_passes_and_traces_its_gradient():
+    spec = state_spec()
+    assert infer_shapes(spec)[-1] == (3, 4, 6)
+    report = check(spec)
+    assert report.ok, report.summary()
+    trace = next(t for name, t in report.traces.items() if name.startswith("torch"))
+    assert {"8.1", "8.2"} <= set(trace.grad_edges)  # dL/dh0 and dL/dc0 of the LSTM node
+    assert trace.grad_edges["8.1"].shape == (2, 3, 6)
+    assert NetworkSpec.from_json(spec.to_json()).to_json() == spec.to_json()
+
+
+def test_an_error_in_torch_s_gradient_wrt_h0_is_caught_at_that_edge(monkeypatch):
+    original = torch.nn.LSTM.forward
+
+    def wrong_state_grad(self, input, hx=None):
+        if hx is not None:  # the value unchanged, its gradient x(1 + 1e-3)
+            hx = tuple(h + 1e-3 * (h - h.detach()) for h in hx)
+        return original(self, input, hx)
+
+    monkeypatch.setattr(torch.nn.LSTM, "forward", wrong_state_grad)
+    found = only(check(state_spec()), kind="grad_input", layer=8, layer_type="LSTM")
+    assert {m.tensor for m in found} <= {"grad wrt input 1", "grad wrt input 2"}, [
+        str(m) for m in found
+    ]
