@@ -337,6 +337,8 @@ class Allowance:
     around_reference: dict[Key, np.ndarray] | None = None
     tensors: dict[Key, np.ndarray] = field(default_factory=dict)  # the truth's, by key
     non_finite: bool = False  # NaN passes where the samples are non-finite (ratio)
+    # per key, where some sample (a correct rounding history in the dtype) turned NaN
+    nan_possible: dict[Key, np.ndarray] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.tensors = self.tensors or traced(self.truth)
@@ -373,7 +375,15 @@ class Allowance:
         t = np.asarray(self.tensors[key], np.float64)
         with np.errstate(invalid="ignore"):
             beyond = np.isinf(t) | (np.abs(t) > max_finite(self.dtype))
-        return np.where(beyond & np.isnan(np.asarray(values, np.float64)), 0.0, out)
+        # and where a correct history in the dtype turns NaN itself (it computed from a
+        # value the dtype cannot hold: an overflowed gradient times a padding zero), or
+        # the truth is NaN (float64 overflowed too), a non-finite value is as correct
+        s = np.asarray(values, np.float64)
+        possible = self.nan_possible.get(key)
+        if possible is not None and possible.shape == t.shape:
+            beyond = beyond | possible
+        beyond = beyond | (np.isnan(t) & np.isinf(s))
+        return np.where(beyond & ~np.isfinite(s), 0.0, out)
 
     def united(self, other: Allowance) -> Allowance:
         """The allowance of both families of rounding histories: per element, the larger
@@ -415,6 +425,17 @@ def _spread(center: dict[Key, np.ndarray], samples: list[dict[Key, np.ndarray]])
     return spread
 
 
+def _turned_nan(center: np.ndarray, runs: list[dict[Key, np.ndarray]], key: Key) -> np.ndarray:
+    """Where some sample of ``key`` is NaN while the truth is not."""
+    t = np.asarray(center, np.float64)
+    out = np.zeros(t.shape, bool)
+    for sample in runs:
+        s = np.asarray(sample.get(key, t), np.float64)
+        if s.shape == t.shape:
+            out |= np.isnan(s) & ~np.isnan(t)
+    return out
+
+
 @dataclass
 class Sampler:
     """The perturbed runs of one case in one dtype, drawn as they are needed.
@@ -449,7 +470,9 @@ class Sampler:
         if self.reference is not None:
             mine = traced(self.reference)
             around = _spread({k: mine[k] for k in center if k in mine}, runs)
-        return Allowance(self.dtype, self.truth, _spread(center, runs), samples, around, center)
+        nan = {k: _turned_nan(t, runs, k) for k, t in center.items()}
+        return Allowance(self.dtype, self.truth, _spread(center, runs), samples, around, center,
+                         nan_possible=nan)  # fmt: skip
 
     def _draw(self, samples: int) -> None:
         rejected = 0
