@@ -11,6 +11,7 @@ import torch
 from harness.checking import check
 from harness.generate import random_spec
 from harness.spec import LayerSpec, NetworkSpec, infer_shapes
+from tests.harness.test_teeth import only
 
 CASES = pathlib.Path(__file__).parent / "cases"
 SCALE = 1 + 1e-3
@@ -38,14 +39,6 @@ def lstm_spec(**overrides) -> NetworkSpec:
     )
     fields.update(overrides)
     return NetworkSpec(**fields)
-
-
-def only(report, **expected):
-    assert not report.ok, "the planted error went unnoticed"
-    for m in report.mismatches:
-        for key, value in expected.items():
-            assert getattr(m, key) == value, f"{key}: {m}"
-    return report.mismatches
 
 
 def test_the_generator_draws_the_sequence_layers_and_a_per_step_head():
