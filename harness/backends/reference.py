@@ -208,6 +208,20 @@ class ReferenceBackend:
         edges: dict[str, np.ndarray] = {}
 
         def forward_backward(call: int) -> tuple[list, Any, list, Any, dict]:
+            if perturb is None:  # a plain run: on the tape (harness.backends.reference_tape)
+                from .reference_tape import graph_on_tape
+
+                outputs, loss, grads, grad_input, extras, found = graph_on_tape(
+                    spec, layers, x_in, call, mask_fn, loss_fn, target, upstream
+                )
+                edges.update(found)
+                return (
+                    outputs,
+                    loss,
+                    grads,
+                    grad_input if spec.input_kind == "float" else None,
+                    extras,
+                )
             outputs, extras = graph_forward(
                 spec, layers, x_in, call, noise, in_layer, mask_fn,
                 lambda module, index: _perturb_buffers(module, noise, index),

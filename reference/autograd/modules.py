@@ -106,7 +106,7 @@ class ModuleCall(Function):
         result = module.backward(*grads[: max(1, slots)])
         flows = list(result) if isinstance(result, tuple) else [result]
         needs = ctx.needs_input_grad[2:]
-        if len(needs) > len(flows) and hasattr(module, "target_grad") and needs[len(flows)]:
+        if len(needs) > len(flows) and needs[len(flows)] and hasattr(type(module), "target_grad"):
             flows.append(module.target_grad)  # a loss whose target requires grad
         flows += [None] * (len(needs) - len(flows))
         grads_in = [g if need else None for g, need in zip(flows, needs)]
