@@ -44,8 +44,11 @@ class _DropoutNd(Module):
     def forward(self, input: np.ndarray) -> np.ndarray:
         input = as_float_array(input, repr(self))
         functional = getattr(F, self._kind)
-        if not self.training or (self.p == 0 and self.mask is None):
-            # p = 0 keeps everything: torch returns the input without a draw, too
+        if self.p == 0 and self.mask is None and self._kind == "dropout":
+            # p = 0 keeps everything: torch returns the input itself, without a draw
+            self.last_mask, self._cache = None, (input.shape, None)
+            return input
+        if not self.training:
             self.last_mask = None
             output = functional(input, self.p, training=False)
         else:
@@ -65,6 +68,8 @@ class _DropoutNd(Module):
                 f"{self!r}.backward: grad_output must have the output's shape "
                 f"{shape}, got {grad_output.shape}"
             )
+        if mask is None and self.p == 0:
+            return grad_output  # the identity's gradient, as the forward returned its input
         return F.dropout_backward(grad_output, mask, self.p)
 
     def extra_repr(self) -> str:
