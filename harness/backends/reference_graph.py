@@ -18,7 +18,25 @@ import numpy as np
 from ..graph import edge_key, input_nodes
 from ..spec import DRAW_ATTRIBUTE, NetworkSpec, draws_random, extra_output_names, split_output
 
-__all__ = ["graph_forward", "graph_backward"]
+__all__ = ["graph_forward", "graph_backward", "impose_draw"]
+
+
+def impose_draw(
+    spec: NetworkSpec, module: Any, index: int, x: Any, call: int, mask_fn: Any
+) -> None:
+    """Torch's draw for a layer that draws random numbers, set on the reference module."""
+    kind = spec.layers[index].type
+    if not draws_random(kind, spec.train):
+        return
+    if mask_fn is None:
+        raise RuntimeError(
+            f"a {kind} layer that draws random numbers needs a mask_fn "
+            "(torch's draw, so both sides drop the same units)"
+        )
+    draw = mask_fn(index, tuple(np.shape(x)), call)
+    if draw.dtype.kind == "f":
+        draw = draw.astype(np.asarray(x).dtype)
+    setattr(module, DRAW_ATTRIBUTE[kind], draw)
 
 
 def graph_forward(
@@ -39,16 +57,7 @@ def graph_forward(
     for index, module in enumerate(layers):
         kind = spec.layers[index].type
         inputs = [x_in if j < 0 else outputs[j] for j in input_nodes(spec, index)]
-        if draws_random(kind, spec.train):
-            if mask_fn is None:
-                raise RuntimeError(
-                    f"a {kind} layer that draws random numbers needs a mask_fn "
-                    "(torch's draw, so both sides drop the same units)"
-                )
-            draw = mask_fn(index, tuple(np.shape(inputs[0])), call)
-            if draw.dtype.kind == "f":
-                draw = draw.astype(np.asarray(inputs[0]).dtype)
-            setattr(module, DRAW_ATTRIBUTE[kind], draw)
+        impose_draw(spec, module, index, inputs[0], call, mask_fn)
         with in_layer(index, False):
             output, more = split_output(module(*inputs))
         for name, value in zip(extra_output_names(kind), more):

@@ -22,25 +22,10 @@ import numpy as np
 import reference.autograd as ag
 
 from ..graph import edge_key, input_nodes
-from ..spec import DRAW_ATTRIBUTE, NetworkSpec, draws_random, extra_output_names, split_output
+from ..spec import NetworkSpec, extra_output_names, split_output
+from .reference_graph import impose_draw
 
 __all__ = ["graph_on_tape"]
-
-
-def _impose(spec: NetworkSpec, module: Any, index: int, x: Any, call: int, mask_fn: Any) -> None:
-    """Torch's draw for a layer that draws random numbers, set on the reference module."""
-    kind = spec.layers[index].type
-    if not draws_random(kind, spec.train):
-        return
-    if mask_fn is None:
-        raise RuntimeError(
-            f"a {kind} layer that draws random numbers needs a mask_fn "
-            "(torch's draw, so both sides drop the same units)"
-        )
-    draw = mask_fn(index, tuple(np.shape(x)), call)
-    if draw.dtype.kind == "f":
-        draw = draw.astype(np.asarray(x).dtype)
-    setattr(module, DRAW_ATTRIBUTE[kind], draw)
 
 
 def graph_on_tape(
@@ -54,7 +39,7 @@ def graph_on_tape(
     extras: dict[str, np.ndarray] = {}
     for index, module in enumerate(layers):
         inputs = [x if j < 0 else outputs[j] for j in input_nodes(spec, index)]
-        _impose(spec, module, index, inputs[0].data, call, mask_fn)
+        impose_draw(spec, module, index, inputs[0].data, call, mask_fn)
         edges = [ag.clone(t) if t.requires_grad else t for t in inputs]
         for k, edge in enumerate(edges):
             if edge.requires_grad:
