@@ -73,7 +73,6 @@ def torch_consistent(
 ) -> bool:
     """Whether the torch layer (``None``: the loss) passes ``torch.autograd.gradcheck``."""
     import torch
-    from torch.func import functional_call
 
     from .backends.torch import build_torch_layer
 
@@ -83,39 +82,20 @@ def torch_consistent(
         "rtol": GRADCHECK["rtol"],
         "raise_exception": False,
     }
-    if isinstance(x, tuple):  # a graph node with several inputs
-        return _torch_consistent_many(spec, data, layer, x, device, opts)
-    xt = torch.tensor(np.asarray(x), device=device)
     if layer is None:
+        xt = torch.tensor(np.asarray(x), device=device, requires_grad=True)
         loss = build_torch_layer(spec.loss.type, spec.loss.kwargs, torch.float64, device)
         target = torch.as_tensor(data.target, device=device)
-        xt.requires_grad_(True)
         return bool(torch.autograd.gradcheck(lambda z: loss(z, target), (xt,), **opts))
-    spec_layer = spec.layers[layer]
-    module = build_torch_layer(spec_layer.type, spec_layer.kwargs, torch.float64, device)
-    module.to(device=device, dtype=torch.float64)
-    with torch.no_grad():
-        module.load_state_dict(
-            {k: torch.from_numpy(np.asarray(v)) for k, v in _weights(data, layer).items()}
-        )
-    module.train(spec.train)
-    names = [n for n, _ in module.named_parameters()]
-    params = [p.detach().clone().requires_grad_(True) for _, p in module.named_parameters()]
-    buffers = {n: b.clone() for n, b in module.named_buffers()}
-    if xt.is_floating_point():
-        xt.requires_grad_(True)
-
-    def fn(inp: Any, *ps: Any) -> Any:
-        out = functional_call(module, {**dict(zip(names, ps)), **buffers}, (inp,))
-        return split_output(out)[0]
-
-    return bool(torch.autograd.gradcheck(fn, (xt, *params), **opts))
+    # a graph node may take several inputs
+    return _torch_layer_consistent(spec, data, layer, x if isinstance(x, tuple) else (x,),
+                                   device, opts)  # fmt: skip
 
 
-def _torch_consistent_many(
+def _torch_layer_consistent(
     spec: NetworkSpec, data: CaseData, layer: Any, xs: tuple, device: str, opts: dict
 ) -> bool:
-    """:func:`torch_consistent` for a graph node that takes several inputs."""
+    """:func:`torch_consistent` for layer ``layer`` on its inputs ``xs``."""
     import torch
     from torch.func import functional_call
 
@@ -131,6 +111,7 @@ def _torch_consistent_many(
     module.train(spec.train)
     names = [n for n, _ in module.named_parameters()]
     params = [p.detach().clone().requires_grad_(True) for _, p in module.named_parameters()]
+    buffers = {n: b.clone() for n, b in module.named_buffers()}
     inputs = [torch.tensor(np.asarray(x), device=device) for x in xs]
     for t in inputs:
         if t.is_floating_point():
@@ -138,7 +119,7 @@ def _torch_consistent_many(
     n = len(inputs)
 
     def fn(*args: Any) -> Any:
-        out = functional_call(module, dict(zip(names, args[n:])), tuple(args[:n]))
+        out = functional_call(module, {**dict(zip(names, args[n:])), **buffers}, tuple(args[:n]))
         return split_output(out)[0]
 
     return bool(torch.autograd.gradcheck(fn, (*inputs, *params), **opts))
