@@ -123,18 +123,7 @@ def torch_dropout_mask(
     """
 
     kind = kind or dropout_kind(torch_module_or_fn)
-    ones = _ones(input_shape, dtype, device, strides)
-    is_module = isinstance(torch_module_or_fn, torch.nn.Module)
-    was_training = torch_module_or_fn.training if is_module else True
-    if is_module:
-        torch_module_or_fn.train()
-    try:
-        seed_torch(seed)
-        with torch.no_grad():
-            output = torch_module_or_fn(ones)
-    finally:
-        if is_module:
-            torch_module_or_fn.train(was_training)
+    output = _drawn(torch_module_or_fn, _ones(input_shape, dtype, device, strides), seed)
     keep = (output != 0).cpu().numpy()
     mask_shape = dropout_mask_shape(tuple(input_shape), kind)
     # the first entry of each channel stands for the channel ...
@@ -146,6 +135,22 @@ def torch_dropout_mask(
             f"dimensions of input {tuple(input_shape)}; is kind={kind!r} right?"
         )
     return np.array(mask, dtype=bool)  # a copy; np.ascontiguousarray would make 0-d 1-d
+
+
+def _drawn(module_or_fn: Any, ones: torch.Tensor, seed: int, **fn_kwargs: Any) -> Any:
+    """``module_or_fn(ones)`` right after :func:`seed_torch` ``(seed)``, a module in
+    training mode (its mode restored afterwards), a functional with ``fn_kwargs``."""
+    is_module = isinstance(module_or_fn, torch.nn.Module)
+    was_training = module_or_fn.training if is_module else True
+    if is_module:
+        module_or_fn.train()
+    try:
+        seed_torch(seed)
+        with torch.no_grad():
+            return module_or_fn(ones) if is_module else module_or_fn(ones, **fn_kwargs)
+    finally:
+        if is_module:
+            module_or_fn.train(was_training)
 
 
 def _ones(shape: Any, dtype: Any, device: str, strides: tuple[int, ...] | None) -> torch.Tensor:
@@ -191,20 +196,8 @@ def torch_alpha_dropout_mask(
     then, and the reference uses no mask.
     """
     feature = _is_feature_alpha(torch_module_or_fn)
-    ones = _ones(input_shape, dtype, device, strides)
-    is_module = isinstance(torch_module_or_fn, torch.nn.Module)
-    was_training = torch_module_or_fn.training if is_module else True
-    if is_module:
-        torch_module_or_fn.train()
-    try:
-        seed_torch(seed)
-        with torch.no_grad():
-            output = (
-                torch_module_or_fn(ones) if is_module else torch_module_or_fn(ones, training=True)
-            )
-    finally:
-        if is_module:
-            torch_module_or_fn.train(was_training)
+    output = _drawn(torch_module_or_fn, _ones(input_shape, dtype, device, strides), seed,
+                    training=True)  # fmt: skip
     keep = (output > 0).cpu().numpy()
     mask_shape = alpha_dropout_mask_shape(tuple(input_shape), feature)
     mask = keep[tuple(slice(0, size) for size in mask_shape)]

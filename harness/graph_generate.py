@@ -32,6 +32,7 @@ from .activations import propose_activation
 from .chooser import Chooser, Limits, _ref_class, available
 from .graph import RECURRENT_TYPES, Op, is_op, reference_stateful
 from .known_bugs import torch_bug
+from .sequence import recurrent_options
 from .spec import (
     DROPOUT_TYPES,
     UNIMPOSED_TRAINING_DRAWS,
@@ -248,18 +249,11 @@ def state(ch: Chooser, g: _Graph, at: int) -> int | None:
     data (``h0``, and ``c0`` for an LSTM): the states' gradients are traced as its input
     edges, its final states beside its output."""
     shape = g.shapes[at]
-    kinds = [k for k in RECURRENT_TYPES if available(k)]
-    if len(shape) != 3 or not kinds:
+    drawn = recurrent_options(ch, shape[2], g.limits) if len(shape) == 3 else None
+    if drawn is None:
         return None
-    kind, hidden = ch.choice(kinds), ch.integer(1, max(1, g.limits.max_width // 2))
-    options: dict[str, Any] = dict(
-        input_size=shape[2], hidden_size=hidden, num_layers=ch.choice([1, 2]),
-        bias=not ch.boolean(0.2), batch_first=True, bidirectional=ch.boolean(0.4),
-    )  # fmt: skip
-    if kind == "RNN":
-        options["nonlinearity"] = ch.choice(["tanh", "relu"])
-    if kind == "LSTM" and hidden > 1 and ch.boolean(0.3):
-        options["proj_size"] = ch.integer(1, hidden - 1)
+    kind, options = drawn
+    hidden = options["hidden_size"]
     copies = options["num_layers"] * (2 if options["bidirectional"] else 1)
     states = [_initial_state(ch, g, at, options.get("proj_size") or hidden, copies)]
     if kind == "LSTM":

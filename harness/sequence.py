@@ -18,20 +18,25 @@ which chain specs do not have (graph specs will).
 
 from __future__ import annotations
 
+from typing import Any
+
 from .chooser import Chooser, Limits, _spec, available
+from .graph import RECURRENT_TYPES
 from .spec import LayerSpec
 
-__all__ = ["propose_sequence", "per_step_head"]
-
-_RECURRENT = ("RNN", "LSTM", "GRU")
+__all__ = ["propose_sequence", "per_step_head", "recurrent_options"]
 
 
-def _recurrent(ch: Chooser, features: int, limits: Limits) -> LayerSpec | None:
-    kind = ch.choice([k for k in _RECURRENT if available(k)] or ["Linear"])
-    if kind == "Linear":
+def recurrent_options(
+    ch: Chooser, features: int, limits: Limits
+) -> tuple[str, dict[str, Any]] | None:
+    """A recurrent layer over ``(N, L, features)``, batch first: its class and arguments
+    (``None`` if the reference has none yet). Shared with the graphs' ``state`` motif."""
+    kinds = [k for k in RECURRENT_TYPES if available(k)]
+    if not kinds:
         return None
-    hidden = ch.integer(1, max(1, limits.max_width // 2))
-    options = dict(
+    kind, hidden = ch.choice(kinds), ch.integer(1, max(1, limits.max_width // 2))
+    options: dict[str, Any] = dict(
         input_size=features,
         hidden_size=hidden,
         num_layers=ch.choice([1, 1, 2]),
@@ -43,7 +48,12 @@ def _recurrent(ch: Chooser, features: int, limits: Limits) -> LayerSpec | None:
         options["nonlinearity"] = ch.choice(["tanh", "relu"])
     if kind == "LSTM" and hidden > 1 and ch.boolean(0.3):
         options["proj_size"] = ch.integer(1, hidden - 1)
-    return _spec(ch, kind, **options)
+    return kind, options
+
+
+def _recurrent(ch: Chooser, features: int, limits: Limits) -> LayerSpec | None:
+    drawn = recurrent_options(ch, features, limits)
+    return None if drawn is None else _spec(ch, drawn[0], **drawn[1])
 
 
 def _encoder_layer(ch: Chooser, features: int, limits: Limits) -> LayerSpec | None:

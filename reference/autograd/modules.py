@@ -87,7 +87,7 @@ class ModuleCall(Function):
 
     @classmethod
     def records(cls, args: tuple[Any, ...], needs: tuple[bool, ...]) -> bool:
-        return any(needs) or any(True for _ in args[0].parameters())
+        return any(needs) or next(args[0].parameters(), None) is not None
 
     @staticmethod
     def forward(ctx: FunctionCtx, module: Any, box: list, *inputs: Any, **kwargs: Any) -> Any:

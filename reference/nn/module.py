@@ -16,6 +16,8 @@ from typing import Any
 
 import numpy as np
 
+from ..autograd.tensor import Tensor
+
 
 class Parameter:
     """A trainable array and the gradient accumulated into it (``torch.nn.Parameter``).
@@ -126,7 +128,7 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} does not implement backward()")
 
     def __call__(self, *inputs: Any, **kwargs: Any) -> Any:
-        if any(type(x).__name__ == "Tensor" and hasattr(x, "grad_fn") for x in inputs):
+        if any(isinstance(x, Tensor) for x in inputs):
             # on reference.autograd Tensors: recorded on the tape, backward by self.backward
             from ..autograd.modules import call_module
 

@@ -18,8 +18,7 @@ from hypothesis import strategies as st
 from hypothesis.extra.numpy import mutually_broadcastable_shapes
 
 import reference.autograd as ag
-from tests.reference.autograd_helpers import against_torch, tape_gradcheck
-from tests.reference.test_autograd_math import run_op_db
+from tests.reference.autograd_helpers import against_torch, run_op_db, tape_gradcheck
 from tests.reference.test_normalization import draw_rng
 from tests.reference.torch_threads import one_torch_thread  # noqa: F401 - autouse fixture
 

@@ -19,7 +19,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import reference.autograd as ag
-from tests.reference.autograd_helpers import against_torch, tape_gradcheck
+from tests.reference.autograd_helpers import against_torch, run_op_db, tape_gradcheck
 from tests.reference.test_normalization import draw_rng
 from tests.reference.torch_threads import one_torch_thread  # noqa: F401 - autouse fixture
 
@@ -272,77 +272,6 @@ def test_errors_as_torch(case: int) -> None:
 
 
 # -- torch's OpInfo samples ---------------------------------------------------------------
-_OP_DB: list = []
-
-
-def op_infos(name: str) -> list:
-    if not _OP_DB:
-        from torch.testing._internal.common_methods_invocations import op_db
-
-        _OP_DB.extend(op_db)
-    return [info for info in _OP_DB if info.name == name]
-
-
-def _convert(obj: Any, leaves: list, lib: str) -> Any:
-    if isinstance(obj, torch.Tensor):
-        data = obj.detach().numpy().copy()
-        if lib == "torch":
-            leaf = torch.tensor(data, requires_grad=obj.requires_grad)
-        else:
-            leaf = ag.Tensor(data, requires_grad=obj.requires_grad)
-        leaves.append(leaf)
-        return leaf
-    if isinstance(obj, (list, tuple)):
-        return type(obj)(_convert(o, leaves, lib) for o in obj)
-    if isinstance(obj, dict):
-        return {k: _convert(v, leaves, lib) for k, v in obj.items()}
-    return obj
-
-
-def _floating(out: Any) -> list:
-    outs = list(out) if isinstance(out, (list, tuple)) else [out]
-    return [o for o in outs if o.requires_grad]
-
-
-def run_op_db(name: str, ours: Callable[..., Any], *, dtype: Any = torch.float64) -> tuple:
-    """Every OpInfo sample of ``name``: forward values and every input's gradient under a
-    random upstream gradient, ours vs torch. A sample whose argument form the reference
-    refuses (TypeError/NotImplementedError) is counted, not compared. Returns
-    ``(supported, total)``."""
-    supported = total = 0
-    rng = np.random.default_rng(0)
-    for info in op_infos(name):
-        for sample in info.sample_inputs("cpu", dtype, requires_grad=True):
-            total += 1
-            t_leaves: list = []
-            r_leaves: list = []
-            t_args = _convert((sample.input, sample.args, sample.kwargs), t_leaves, "torch")
-            r_args = _convert((sample.input, sample.args, sample.kwargs), r_leaves, "ours")
-            theirs = info.op(t_args[0], *t_args[1], **t_args[2])
-            try:
-                mine = ours(r_args[0], *r_args[1], **r_args[2])
-            except (TypeError, NotImplementedError):
-                continue
-            supported += 1
-            t_outs = list(theirs) if isinstance(theirs, (list, tuple)) else [theirs]
-            r_outs = list(mine) if isinstance(mine, (list, tuple)) else [mine]
-            assert len(t_outs) == len(r_outs), (name, sample)
-            for r, t in zip(r_outs, t_outs):
-                np.testing.assert_allclose(r.data, t.detach().numpy(), rtol=1e-12, atol=0)
-                assert r.dtype == t.detach().numpy().dtype
-            t_float, r_float = _floating(theirs), _floating(mine)
-            if not t_float:
-                continue
-            grads = [rng.standard_normal(tuple(t.shape)) for t in t_float]
-            torch.autograd.backward(t_float, [torch.tensor(g) for g in grads])
-            ag.backward(r_float, grads)
-            for r, t in zip(r_leaves, t_leaves):
-                if t.grad is None:
-                    assert r.grad is None or not np.any(r.grad.data), (name, sample)
-                else:
-                    assert r.grad is not None, (name, sample)
-                    np.testing.assert_allclose(r.grad.data, t.grad.numpy(), rtol=1e-12, atol=0)
-    return supported, total
 
 
 def _method(name: str) -> Callable[..., Any]:
@@ -377,6 +306,6 @@ SHAPE_OP_DB = {
 @pytest.mark.parametrize("name", sorted(SHAPE_OP_DB))
 def test_op_db_samples(name: str) -> None:
     ours, least = SHAPE_OP_DB[name]
-    supported, total = run_op_db(name, ours)
+    supported, total = run_op_db(name, ours, rtol=1e-12, atol=0.0)
     print(f"op_db {name}: {supported}/{total}")
     assert total > 0 and supported >= least * total, (supported, total)
