@@ -82,9 +82,12 @@ def relu(input: np.ndarray, inplace: bool = False) -> np.ndarray:
 
 
 def relu_backward(grad_output: np.ndarray, input: np.ndarray) -> np.ndarray:
-    r""":math:`\partial L/\partial x = g \cdot [x > 0]`; at the kink torch takes relu'(0) = 0."""
+    r""":math:`\partial L/\partial x = g \cdot [x > 0]`; at the kink torch takes relu'(0) = 0.
+
+    Torch's ``threshold_backward`` zeroes where :math:`x \le 0`, so at a NaN input the
+    gradient passes: the mask is written as :math:`\lnot(x \le 0)` to match."""
     grad_output, input = _grad_args(grad_output, input, "relu_backward")
-    passes = input > 0
+    passes = ~(input <= 0)
     if np.isfinite(grad_output).all():
         # branch-free, ~10x faster than np.where on a random mask
         return (grad_output * passes).astype(input.dtype, copy=False)
